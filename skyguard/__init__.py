@@ -1,0 +1,3 @@
+"""skyguard: drone no-fly-zone geofence alerting."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The HTTP API: thin routers, their pydantic schemas, dependencies and problem rendering."""

@@ -1,0 +1,66 @@
+"""FastAPI dependencies as Annotated aliases: the session, the settings, the caller and its role."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skyguard.errors import Forbidden, Unauthenticated
+from skyguard.settings import Settings
+from skyguard.store.db import Database
+from skyguard.store.keys import Caller, find_caller
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request: committed before the response is sent, rolled back on error."""
+    database: Database = request.app.state.db
+    async with database.session() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+# scope="function": the commit runs before the response goes out, so a 2xx means committed.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def current_caller(request: Request, session: SessionDep) -> Caller:
+    """The caller named by `Authorization: Bearer <key>`; 401 when absent or unknown."""
+    header = request.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
+    caller = await find_caller(session, secret.strip())
+    if caller is None:
+        raise Unauthenticated("unknown or revoked API key")
+    return caller
+
+
+CurrentKey = Annotated[Caller, Depends(current_caller)]
+
+
+def require(*roles: str) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
+    """A dependency admitting admin and the given roles; 403 for any other role."""
+
+    async def check(caller: CurrentKey) -> Caller:
+        if caller.role != "admin" and caller.role not in roles:
+            allowed = ", ".join(("admin", *roles))
+            raise Forbidden(f"role {caller.role!r} may not do this (allowed: {allowed})")
+        return caller
+
+    return check
+
+
+AdminKey = Annotated[Caller, Depends(require())]
+OperatorKey = Annotated[Caller, Depends(require("operator"))]
+ZoneReaderKey = Annotated[Caller, Depends(require("operator", "reviewer"))]
+DroneReaderKey = Annotated[Caller, Depends(require("operator", "integrator", "reviewer"))]
+AuditReaderKey = Annotated[Caller, Depends(require("reviewer"))]

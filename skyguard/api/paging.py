@@ -1,0 +1,46 @@
+"""Keyset paging: opaque cursors, clamped limits and the `next` link."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+
+from skyguard.errors import InvalidInput
+from skyguard.settings import Settings
+
+
+def clamp_limit(limit: int | None, settings: Settings) -> int:
+    """The page size asked for, clamped to [1, the configured maximum]; never an error."""
+    if limit is None:
+        return settings.page_limit_default
+    return max(1, min(limit, settings.page_limit_max))
+
+
+def encode_cursor(*values: Any) -> str:
+    """An opaque cursor from the sort key of the last item on a page."""
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else str(v) for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """A (time, uuid) cursor, or InvalidInput."""
+    if cursor is None:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, ident = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(at), uuid.UUID(ident)
+    except (ValueError, TypeError):
+        raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
+
+
+def next_link(request: Request, cursor: str | None) -> str | None:
+    """The URL of the next page, or None on the last one."""
+    if cursor is None:
+        return None
+    return str(request.url.include_query_params(cursor=cursor))

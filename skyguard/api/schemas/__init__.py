@@ -1,0 +1,1 @@
+"""Pydantic models of the API's bodies: the edge, and nowhere else."""

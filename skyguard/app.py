@@ -1,0 +1,47 @@
+"""create_app(settings) -> FastAPI; the lifespan opens the database and closes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from skyguard import __version__
+from skyguard.api import drones, health, keys, problems, zones
+from skyguard.api.limits import BodyLimit
+from skyguard.settings import Settings
+from skyguard.store.db import Database
+
+DESCRIPTION = """
+Drone no-fly-zone geofence alerting.
+
+Authenticate with `Authorization: Bearer <key>`. Roles: `admin` (everything, keys),
+`operator` (zones, exemptions, drones, alerts), `integrator` (telemetry in, read drones),
+`reviewer` (read everything). Errors are `application/problem+json` (RFC 9457) and name the
+field at fault in `pointer`.
+
+Coordinates are `[lon, lat]` in WGS84 (RFC 7946). A point on a zone's boundary counts as inside.
+"""
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API; settings.database_url must be set (the CLI resolves the embedded default)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
+        try:
+            yield
+        finally:
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.settings = settings
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    for module in (health, keys, zones, drones):
+        app.include_router(module.router)
+    return app

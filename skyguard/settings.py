@@ -1,0 +1,48 @@
+"""Runtime settings, read from SKYGUARD_* environment variables; built in main, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything skyguard can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="SKYGUARD_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a PostGIS server; unset: run the embedded cluster.",
+    )
+    data_dir: Path = Field(
+        default=Path(".skyguard"), description="Where the embedded cluster keeps its files."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(default=5_000_000, description="Largest accepted request body.")
+    max_zone_vertices: int = Field(default=10_000, description="Most vertices in one zone.")
+    page_limit_default: int = 100
+    page_limit_max: int = 1_000
+    db_pool_size: int = 10
+
+    def sqlalchemy_url(self) -> str:
+        """The URL with the async psycopg driver, whatever flavour was configured."""
+        if self.database_url is None:
+            raise ValueError("database_url is unset: start the embedded cluster first")
+        return to_psycopg_url(self.database_url)
+
+
+def to_psycopg_url(url: str) -> str:
+    """Normalise postgres:// and postgresql:// URLs to the psycopg 3 driver."""
+    for prefix in (
+        "postgresql+psycopg://",
+        "postgresql+psycopg2://",
+        "postgresql://",
+        "postgres://",
+    ):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy 2 + GeoAlchemy2 tables and repositories; rows <-> domain values."""

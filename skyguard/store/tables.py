@@ -1,0 +1,197 @@
+"""The PostGIS schema as SQLAlchemy 2 models. Alembic migrations create it; nothing calls create_all."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("admin", "operator", "integrator", "reviewer")
+CATEGORIES = ("prohibited", "restricted", "warning")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSONB, uuid.UUID: UUID(as_uuid=True)}
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(Text)
+    key_hash: Mapped[str] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """One write through the API: who, when, what, before and after. Append-only."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index(None, "object_type", "object_id"),
+        Index(None, "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    at: Mapped[datetime] = _now()
+    key_id: Mapped[uuid.UUID | None] = mapped_column()
+    key_name: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    object_type: Mapped[str] = mapped_column(Text)
+    object_id: Mapped[str] = mapped_column(Text)
+    before: Mapped[dict[str, Any] | None] = mapped_column()
+    after: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class Zone(Base):
+    """A no-fly, restricted or warning zone in its current version."""
+
+    __tablename__ = "zones"
+    __table_args__ = (
+        CheckConstraint(_in("category", CATEGORIES), name="category"),
+        CheckConstraint(_in("altitude_ref", ("AGL", "AMSL")), name="altitude_ref"),
+        CheckConstraint(_in("kind", ("polygon", "multipolygon", "circle")), name="kind"),
+        Index(None, "geom", postgresql_using="gist"),
+        Index(None, "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    floor_m: Mapped[float] = mapped_column(Float)
+    ceiling_m: Mapped[float | None] = mapped_column(Float)
+    altitude_ref: Mapped[str] = mapped_column(Text)
+    active_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    active_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    schedule: Mapped[dict[str, Any] | None] = mapped_column()
+    warning_buffer_m: Mapped[float] = mapped_column(Float)
+    authority: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    center: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=True
+    )
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    archived_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ZoneVersion(Base):
+    """Every version a zone has had, the current one included, as the Feature then in force."""
+
+    __tablename__ = "zone_versions"
+
+    zone_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("zones.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feature: Mapped[dict[str, Any]] = mapped_column()
+    recorded_at: Mapped[datetime] = _now()
+    key_id: Mapped[uuid.UUID | None] = mapped_column()
+
+
+class Exemption(Base):
+    """An authorisation: this drone may fly in this zone in this window (and band)."""
+
+    __tablename__ = "exemptions"
+    __table_args__ = (
+        CheckConstraint("valid_until > valid_from", name="window"),
+        Index(None, "zone_id"),
+        Index(None, "serial"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    zone_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("zones.id"))
+    serial: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    floor_m: Mapped[float | None] = mapped_column(Float)
+    ceiling_m: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Owner(Base):
+    """A drone's owner or pilot; one person may own several drones."""
+
+    __tablename__ = "owners"
+    __table_args__ = (
+        Index(
+            None,
+            "id_number",
+            unique=True,
+            postgresql_where=text("id_number IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    id_number: Mapped[str | None] = mapped_column(Text)
+    organisation: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class Drone(Base):
+    """A drone by serial: registered by an operator or first seen in telemetry."""
+
+    __tablename__ = "drones"
+    __table_args__ = (Index(None, "owner_id"),)
+
+    serial: Mapped[str] = mapped_column(Text, primary_key=True)
+    model: Mapped[str | None] = mapped_column(Text)
+    registration_id: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("owners.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+    registered: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()

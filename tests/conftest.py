@@ -1,0 +1,89 @@
+"""Test harness: one real PostGIS per session (embedded, or SKYGUARD_TEST_DATABASE_URL), migrated
+once with Alembic; every test runs in a transaction that is rolled back at its end."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
+
+from skyguard.app import create_app
+from skyguard.settings import Settings, to_psycopg_url
+from skyguard.store.db import Database
+from skyguard.store.embedded import EmbeddedPostgres
+from skyguard.store.keys import create_key
+from skyguard.store.migrate import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ROLES = ("admin", "operator", "integrator", "reviewer")
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A migrated, empty test database."""
+    url = os.environ.get("SKYGUARD_TEST_DATABASE_URL")
+    if not url:
+        cluster = EmbeddedPostgres(ROOT / ".skyguard")
+        cluster.start()
+        url = cluster.ensure_database("skyguard_test", fresh=True)
+    upgrade(url)
+    return to_psycopg_url(url)
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, max_body_bytes=2_000_000, page_limit_max=500)
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back after the test."""
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            yield conn
+        finally:
+            await transaction.rollback()
+
+
+@pytest.fixture
+async def app(settings: Settings, connection: AsyncConnection, engine: AsyncEngine):
+    """The real app with its lifespan; its sessions join the test's transaction as savepoints."""
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await application.state.db.dispose()
+        sessions = async_sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+        application.state.db = Database(engine, sessions)
+        yield application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://skyguard.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def headers(app) -> dict[str, dict[str, str]]:
+    """Authorization headers per role: headers['operator'] and so on."""
+    out: dict[str, dict[str, str]] = {}
+    async with app.state.db.session() as session:
+        for role in ROLES:
+            issued = await create_key(session, role=role, name=f"test {role}")
+            out[role] = {"Authorization": f"Bearer {issued.secret}"}
+    return out
