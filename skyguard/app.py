@@ -36,12 +36,15 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await app.state.db.dispose()
 
-    app = FastAPI(
-        title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan
-    )
+    app = FastAPI(title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     for module in (health, keys, zones, drones):
         app.include_router(module.router)
     return app
+
+
+def from_environment() -> FastAPI:
+    """App factory for uvicorn workers: settings from SKYGUARD_* (the CLI sets the URL)."""
+    return create_app(Settings())

@@ -7,9 +7,9 @@ Create Date: 2026-11-22 09:49:43.222332
 
 from collections.abc import Sequence
 
+import geoalchemy2
 import sqlalchemy as sa
 from alembic import op
-import geoalchemy2
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0001"
@@ -25,10 +25,15 @@ LANGUAGE sql STABLE AS $$
     SELECT schedule IS NULL OR EXISTS (
         SELECT 1
         FROM jsonb_array_elements(schedule -> 'windows') AS w,
-             LATERAL (SELECT at AT TIME ZONE coalesce(schedule ->> 'timezone', 'UTC') AS t) AS l
-        WHERE w -> 'days' ? (ARRAY['mon','tue','wed','thu','fri','sat','sun'])[extract(isodow FROM l.t)]
-          AND l.t::time >= (w ->> 'start')::time
-          AND l.t::time < (w ->> 'end')::time
+             LATERAL (SELECT at AT TIME ZONE coalesce(schedule ->> 'timezone', 'UTC') AS t) AS l,
+             LATERAL (SELECT (w ->> 'start')::time AS s, (w ->> 'end')::time AS e,
+                             (ARRAY['mon','tue','wed','thu','fri','sat','sun'])[extract(isodow FROM l.t)] AS today,
+                             (ARRAY['sun','mon','tue','wed','thu','fri','sat'])[extract(isodow FROM l.t)] AS yesterday) AS x
+        WHERE CASE WHEN x.s < x.e
+            THEN w -> 'days' ? x.today AND l.t::time >= x.s AND l.t::time < x.e
+            ELSE (w -> 'days' ? x.today AND l.t::time >= x.s)
+                 OR (w -> 'days' ? x.yesterday AND l.t::time < x.e)
+        END
     )
 $$;
 """

@@ -14,11 +14,22 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class Window:
-    """On these weekdays (0 = Monday), from start (inclusive) to end (exclusive), local time."""
+    """On these weekdays (0 = Monday), from start (inclusive) to end (exclusive), local time.
+
+    An end before the start runs overnight: it ends on the next day.
+    """
 
     days: frozenset[int]
     start_min: int
     end_min: int  # up to 1440: "24:00" is the end of the day
+
+    def is_open(self, day: int, minute: float) -> bool:
+        """Whether the window is open on weekday `day` at `minute` after local midnight."""
+        if self.start_min < self.end_min:
+            return day in self.days and self.start_min <= minute < self.end_min
+        started_today = day in self.days and minute >= self.start_min
+        started_yesterday = (day - 1) % 7 in self.days and minute < self.end_min
+        return started_today or started_yesterday
 
 
 @dataclass(frozen=True)
@@ -74,9 +85,9 @@ def _parse_window(data: Any, pointer: str) -> Window:
         raise InvalidInput(f"days must be a non-empty list of {', '.join(DAYS)}", f"{pointer}/days")
     start = _minutes(data.get("start"), f"{pointer}/start")
     end = _minutes(data.get("end"), f"{pointer}/end")
-    if end <= start:
+    if end == start:
         raise InvalidInput(
-            "end must be after start (split a window that passes midnight in two)", f"{pointer}/end"
+            "end must differ from start (an end before start runs overnight)", f"{pointer}/end"
         )
     return Window(frozenset(DAYS.index(d) for d in days), start, end)
 

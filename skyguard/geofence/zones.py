@@ -53,11 +53,15 @@ def check_zone(spec: ZoneSpec) -> None:
     if not spec.name.strip():
         raise InvalidInput("name must not be empty", "/properties/name")
     if spec.category not in CATEGORIES:
-        raise InvalidInput(
-            f"category must be one of {', '.join(CATEGORIES)}", "/properties/category"
-        )
+        allowed = ", ".join(CATEGORIES)
+        raise InvalidInput(f"category must be one of {allowed}", "/properties/category")
     if spec.altitude_ref not in ALTITUDE_REFS:
         raise InvalidInput("altitude_ref must be AGL or AMSL", "/properties/altitude_ref")
+    _check_band(spec)
+    _check_window(spec)
+
+
+def _check_band(spec: ZoneSpec) -> None:
     for field in ("floor_m", "ceiling_m", "warning_buffer_m"):
         value = getattr(spec, field)
         if value is not None and not math.isfinite(value):
@@ -66,6 +70,9 @@ def check_zone(spec: ZoneSpec) -> None:
         raise InvalidInput("ceiling_m must be above floor_m", "/properties/ceiling_m")
     if spec.warning_buffer_m < 0:
         raise InvalidInput("warning_buffer_m must not be negative", "/properties/warning_buffer_m")
+
+
+def _check_window(spec: ZoneSpec) -> None:
     for field in ("active_from", "active_until"):
         value = getattr(spec, field)
         if value is not None and value.tzinfo is None:

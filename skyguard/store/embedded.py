@@ -85,7 +85,7 @@ class EmbeddedPostgres:
         if self.user is None or _reachable_by(self.data_dir, self.user):
             return self.data_dir
         digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:12]  # noqa: S324
-        return Path(f"/var/tmp/skyguard-{digest}")
+        return Path(f"/var/tmp/skyguard-{digest}")  # noqa: S108
 
     def _socket_dir(self) -> Path:
         run = self.home / "run"

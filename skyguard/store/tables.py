@@ -1,4 +1,4 @@
-"""The PostGIS schema as SQLAlchemy 2 models. Alembic migrations create it; nothing calls create_all."""
+"""The PostGIS schema as SQLAlchemy 2 models, created by Alembic migrations (never create_all)."""
 
 from __future__ import annotations
 
