@@ -7,6 +7,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from skyguard.store.migrate import include_object
 from skyguard.store.tables import Base
 
 config = context.config

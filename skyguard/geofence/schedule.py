@@ -44,7 +44,7 @@ class Schedule:
         local = at.astimezone(ZoneInfo(self.timezone))
         minute = local.hour * 60 + local.minute + local.second / 60
         day = local.weekday()
-        return any(day in w.days and w.start_min <= minute < w.end_min for w in self.windows)
+        return any(w.is_open(day, minute) for w in self.windows)
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form clients send and get back."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -13,6 +14,13 @@ from sqlalchemy import Connection, create_engine, pool
 from skyguard.settings import to_psycopg_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """Compare only what our models own; PostGIS's own tables are not ours."""
+    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def alembic_config(url: str) -> Config:

@@ -7,7 +7,10 @@ async def test_health(client):
 async def test_zone_roundtrip(client, headers):
     feature = {
         "type": "Feature",
-        "geometry": {"type": "Polygon", "coordinates": [[[8.5, 47.3], [8.6, 47.3], [8.6, 47.4], [8.5, 47.3]]]},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[8.5, 47.3], [8.6, 47.3], [8.6, 47.4], [8.5, 47.3]]],
+        },
         "properties": {"name": "test"},
     }
     r = await client.post("/v1/zones", json=feature, headers=headers["operator"])
