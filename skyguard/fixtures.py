@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skyguard.api.schemas.drones import DroneIn
+from skyguard.api.schemas.drones import DroneIn, spec_from_body
 from skyguard.api.schemas.zones import ExemptionIn, ZoneFeatureIn, spec_from_feature
 from skyguard.store import drones, exemptions, zones
 from skyguard.store.keys import Caller
@@ -48,6 +48,6 @@ async def load_fixtures(session: AsyncSession, data: dict[str, Any]) -> dict[str
     for raw in data.get("drones", []):
         if raw["serial"] in known:
             continue
-        await drones.register_drone(session, FIXTURES, DroneIn.model_validate(raw))
+        await drones.register_drone(session, FIXTURES, spec_from_body(DroneIn.model_validate(raw)))
         counts["drones"] += 1
     return counts
