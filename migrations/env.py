@@ -14,13 +14,6 @@ config = context.config
 target_metadata = Base.metadata
 
 
-def include_object(
-    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
-) -> bool:
-    """Compare only what our models own; PostGIS's own tables are not ours."""
-    return not (type_ == "table" and reflected and compare_to is None)
-
-
 def run_migrations_online() -> None:
     """Run against a live connection (handed in by the caller, or made from the URL)."""
     connection = config.attributes.get("connection")

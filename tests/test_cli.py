@@ -52,7 +52,9 @@ def start_server(data_dir, port):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGUARD_")}
     env["SKYGUARD_DATA_DIR"] = str(data_dir)
     argv = [sys.executable, "-m", "skyguard.cli", "serve", "--bootstrap", "--port", str(port)]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def wait_ready(port, process, timeout_s=90.0):

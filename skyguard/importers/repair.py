@@ -36,7 +36,8 @@ def repair_feature(feature: dict[str, Any]) -> dict[str, Any]:
 def _polygonal(geometry: Any) -> Polygon | MultiPolygon | None:
     """The polygonal part of a make_valid result, oriented as RFC 7946 wants."""
     parts = [g for g in getattr(geometry, "geoms", [geometry]) if isinstance(g, Polygon)]
-    parts += [p for g in getattr(geometry, "geoms", []) if isinstance(g, MultiPolygon) for p in g.geoms]
+    nested = [g for g in getattr(geometry, "geoms", []) if isinstance(g, MultiPolygon)]
+    parts += [p for g in nested for p in g.geoms]
     parts = [orient(p, 1.0) for p in parts if not p.is_empty]
     if not parts:
         return None
