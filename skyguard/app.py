@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from skyguard import __version__
-from skyguard.api import drones, health, keys, problems, zones
+from skyguard.api import drones, health, keys, problems, telemetry, zones
 from skyguard.api.limits import BodyLimit
 from skyguard.settings import Settings
 from skyguard.store.db import Database
@@ -40,7 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, keys, zones, drones):
+    for module in (health, keys, zones, drones, telemetry):
         app.include_router(module.router)
     return app
 

@@ -27,6 +27,13 @@ class Settings(BaseSettings):
     page_limit_default: int = 100
     page_limit_max: int = 1_000
     db_pool_size: int = 10
+    max_batch_reports: int = Field(default=10_000, description="Most reports in one POST.")
+    future_tolerance_s: float = Field(
+        default=30.0, description="How far ahead of our clock a report's time may be."
+    )
+    live_window_s: float = Field(
+        default=60.0, description="The live view shows drones seen this recently."
+    )
 
     def sqlalchemy_url(self) -> str:
         """The URL with the async psycopg driver, whatever flavour was configured."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,8 +20,9 @@ from skyguard.api.schemas.drones import (
     changes_from_patch,
     spec_from_body,
 )
+from skyguard.api.zones import parse_bbox
 from skyguard.errors import InvalidInput
-from skyguard.store import drones
+from skyguard.store import drones, positions
 
 router = APIRouter(prefix="/v1/drones", tags=["drones"])
 
@@ -105,6 +107,25 @@ def decode_serial_cursor(cursor: str | None) -> str | None:
     if not isinstance(serial, str):
         raise InvalidInput("cursor is not one this API handed out", "query:cursor")
     return serial
+
+
+@router.get("/live", summary="The live view: drones seen in the last seconds")
+async def live_drones(
+    caller: DroneReaderKey,
+    session: SessionDep,
+    settings: SettingsDep,
+    bbox: Annotated[
+        str | None, Query(description="west,south,east,north (west > east: crosses 180°)")
+    ] = None,
+) -> dict[str, Any]:
+    """Drones whose latest report is within the live window (SKYGUARD_LIVE_WINDOW_S), newest
+    position, speed and registration status."""
+    since = datetime.now(UTC) - timedelta(seconds=settings.live_window_s)
+    rows = await positions.live_positions(session, since, parse_bbox(bbox))
+    return {
+        "since": since.isoformat(),
+        "drones": [{**r, "time": r["time"].isoformat()} for r in rows],
+    }
 
 
 @router.get("/{serial}", summary="One drone and its owner", response_model=DroneOut)

@@ -195,3 +195,67 @@ class Drone(Base):
     first_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+
+
+class Position(Base):
+    """One position report as received; (serial, time) is unique, so a duplicate is stored once."""
+
+    __tablename__ = "positions"
+    __table_args__ = (
+        Index(None, "geom", postgresql_using="gist"),
+        Index(None, "time"),
+    )
+
+    serial: Mapped[str] = mapped_column(Text, primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    vspeed_mps: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(Text)
+    operator_lon: Mapped[float | None] = mapped_column(Float)
+    operator_lat: Mapped[float | None] = mapped_column(Float)
+    received_at: Mapped[datetime] = _now()
+
+
+class DroneLatest(Base):
+    """Each drone's newest report by report time: the live view reads it, late reports skip it."""
+
+    __tablename__ = "drone_latest"
+    __table_args__ = (
+        Index(None, "geom", postgresql_using="gist"),
+        Index(None, "time"),
+    )
+
+    serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"), primary_key=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    alt_m: Mapped[float | None] = mapped_column(Float)
+    height_m: Mapped[float | None] = mapped_column(Float)
+    speed_mps: Mapped[float | None] = mapped_column(Float)
+    heading_deg: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(Text)
+
+
+class IdempotentResponse(Base):
+    """The first response to a request sent with an Idempotency-Key, replayed for repeats."""
+
+    __tablename__ = "idempotent_responses"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(Text, primary_key=True)
+    request_hash: Mapped[str] = mapped_column(Text)
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[datetime] = _now()

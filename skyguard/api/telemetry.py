@@ -1,0 +1,109 @@
+"""Telemetry in: one report or a batch; each report validated on its own."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from skyguard.api.deps import SessionDep, SettingsDep, TelemetryKey
+from skyguard.errors import InvalidInput, TooLarge
+from skyguard.ingest.batch import ingest
+from skyguard.store import idempotency
+
+router = APIRouter(prefix="/v1/telemetry", tags=["telemetry"])
+
+REPORT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["serial", "time", "lon", "lat"],
+    "properties": {
+        "serial": {"type": "string"},
+        "time": {"type": "string", "format": "date-time", "description": "RFC 3339 with offset"},
+        "lon": {"type": "number", "minimum": -180, "maximum": 180},
+        "lat": {"type": "number", "minimum": -90, "maximum": 90},
+        "alt_m": {"type": "number", "description": "altitude above mean sea level"},
+        "height_m": {"type": "number", "description": "height above take-off or ground"},
+        "speed_mps": {"type": "number"},
+        "heading_deg": {"type": "number"},
+        "vspeed_mps": {"type": "number"},
+        "accuracy_m": {"type": "number", "description": "horizontal accuracy"},
+        "source": {"type": "string"},
+        "operator_lon": {"type": "number"},
+        "operator_lat": {"type": "number"},
+    },
+}
+BODY_SCHEMA = {
+    "oneOf": [
+        REPORT_SCHEMA,
+        {
+            "type": "object",
+            "required": ["reports"],
+            "properties": {"reports": {"type": "array", "items": REPORT_SCHEMA}},
+        },
+    ]
+}
+
+
+def reports_of(body: bytes, cap: int) -> tuple[list[Any], bool]:
+    """The raw reports of a body and whether it was a batch; InvalidInput if it is not JSON."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"the body is not JSON: {exc}", "/") from None
+    if isinstance(parsed, dict) and "reports" in parsed:
+        raws = parsed["reports"]
+        if not isinstance(raws, list):
+            raise InvalidInput("reports must be a list", "/reports")
+        if len(raws) > cap:
+            raise TooLarge(f"{len(raws)} reports is over the cap of {cap} per request", "/reports")
+        return raws, True
+    return [parsed], False
+
+
+@router.post(
+    "",
+    summary="Post one position report or a batch",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": BODY_SCHEMA}}}
+    },
+)
+async def post_telemetry(
+    request: Request,
+    caller: TelemetryKey,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    """Store reports: accepted, duplicates (same serial and time: stored once) and rejected ones.
+
+    A 2xx means the accepted reports are committed. A single bad report is a 422; in a batch,
+    bad reports are listed in `rejected` and the good ones are kept. With an Idempotency-Key,
+    a repeated request gets the first response again.
+    """
+    body = await request.body()
+    fingerprint = idempotency.request_hash(body)
+    if idempotency_key:
+        stored = await idempotency.replay(session, caller.key_id, idempotency_key, fingerprint)
+        if stored is not None:
+            return JSONResponse(
+                stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"}
+            )
+    raws, is_batch = reports_of(body, settings.max_batch_reports)
+    result = await ingest(
+        session,
+        raws,
+        now=datetime.now(UTC),
+        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+    )
+    if not is_batch and result.rejected:
+        rejection = result.rejected[0]
+        raise InvalidInput(rejection.detail, rejection.pointer.removeprefix("/reports/0") or "/")
+    answer = result.as_json()
+    if idempotency_key:
+        await idempotency.remember(
+            session, caller.key_id, idempotency_key, fingerprint, 200, answer
+        )
+    return JSONResponse(answer)

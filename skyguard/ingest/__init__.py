@@ -1,0 +1,1 @@
+"""Telemetry in: validate each report, persist the batch, evaluate it, emit alerts."""

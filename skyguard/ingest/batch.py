@@ -1,0 +1,73 @@
+"""One request's reports in: validate each, store the good ones in one statement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skyguard.geofence.reports import Report
+from skyguard.ingest.validate import Rejection, validate_batch
+from skyguard.store import drones, positions
+
+
+@dataclass
+class IngestResult:
+    """What happened to a request's reports."""
+
+    accepted: int = 0
+    duplicates: list[int] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The response body."""
+        return {
+            "accepted": self.accepted,
+            "duplicates": len(self.duplicates),
+            "duplicate_indexes": self.duplicates,
+            "rejected": [
+                {"index": r.index, "detail": r.detail, "pointer": r.pointer} for r in self.rejected
+            ],
+            "alerts": self.alerts,
+        }
+
+
+def first_of_each(good: list[tuple[int, Report]]) -> tuple[list[tuple[int, Report]], list[int]]:
+    """Keep the first report per (serial, time) in the batch; the indexes of the repeats."""
+    seen: set[tuple[str, datetime]] = set()
+    unique: list[tuple[int, Report]] = []
+    repeats: list[int] = []
+    for index, report in good:
+        key = (report.serial, report.time)
+        if key in seen:
+            repeats.append(index)
+        else:
+            seen.add(key)
+            unique.append((index, report))
+    return unique, repeats
+
+
+async def ingest(
+    session: AsyncSession, raws: list[Any], *, now: datetime, future_tolerance: timedelta
+) -> IngestResult:
+    """Validate, store and deduplicate one request's reports (the caller commits)."""
+    good, rejected = validate_batch(raws, now=now, future_tolerance=future_tolerance)
+    unique, repeats = first_of_each(good)
+    result = IngestResult(rejected=rejected, duplicates=repeats)
+    if not unique:
+        return result
+    reports = [r for _, r in unique]
+    first_seen: dict[str, datetime] = {}
+    for report in reports:
+        if report.serial not in first_seen or report.time < first_seen[report.serial]:
+            first_seen[report.serial] = report.time
+    await drones.ensure_seen(session, first_seen)
+    stored = await positions.insert_positions(session, reports)
+    result.duplicates += [i for i, r in unique if (r.serial, r.time) not in stored]
+    result.duplicates.sort()
+    result.accepted = len(stored)
+    await positions.update_latest(session, [r for r in reports if (r.serial, r.time) in stored])
+    return result

@@ -1,0 +1,102 @@
+"""Position history and each drone's latest position: one statement per batch, never per report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skyguard.geofence.reports import Report
+
+COLUMNS = (
+    "alt_m", "height_m", "speed_mps", "heading_deg", "vspeed_mps", "accuracy_m",
+    "operator_lon", "operator_lat",
+)  # fmt: skip
+
+INSERT_POSITIONS = text(f"""
+    INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)})
+    SELECT r.serial, r.time, r.lon, r.lat, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), r.source,
+           {", ".join(f"r.{c}" for c in COLUMNS)}
+    FROM unnest(
+        CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
+        CAST(:lat AS float8[]), CAST(:source AS text[]),
+        {", ".join(f"CAST(:{c} AS float8[])" for c in COLUMNS)}
+    ) AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)})
+    ON CONFLICT (serial, time) DO NOTHING
+    RETURNING serial, time
+""")  # noqa: S608 - column names are constants, values are bound
+
+UPSERT_LATEST = text("""
+    INSERT INTO drone_latest AS d
+        (serial, time, lon, lat, geom, alt_m, height_m, speed_mps, heading_deg, source)
+    SELECT r.serial, r.time, r.lon, r.lat, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326),
+           r.alt_m, r.height_m, r.speed_mps, r.heading_deg, r.source
+    FROM unnest(
+        CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
+        CAST(:lat AS float8[]), CAST(:alt_m AS float8[]), CAST(:height_m AS float8[]),
+        CAST(:speed_mps AS float8[]), CAST(:heading_deg AS float8[]), CAST(:source AS text[])
+    ) AS r(serial, time, lon, lat, alt_m, height_m, speed_mps, heading_deg, source)
+    ON CONFLICT (serial) DO UPDATE SET
+        time = excluded.time, lon = excluded.lon, lat = excluded.lat, geom = excluded.geom,
+        alt_m = excluded.alt_m, height_m = excluded.height_m, speed_mps = excluded.speed_mps,
+        heading_deg = excluded.heading_deg, source = excluded.source
+    WHERE excluded.time > d.time
+""")
+
+
+def _columns(reports: Sequence[Report], names: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [getattr(r, name) for r in reports] for name in names}
+
+
+async def insert_positions(
+    session: AsyncSession, reports: Sequence[Report]
+) -> set[tuple[str, datetime]]:
+    """Store the reports; returns the (serial, time) pairs that were new (the rest: duplicates)."""
+    if not reports:
+        return set()
+    params = _columns(reports, ("serial", "time", "lon", "lat", "source", *COLUMNS))
+    rows = await session.execute(INSERT_POSITIONS, params)
+    return {(serial, time) for serial, time in rows}
+
+
+async def update_latest(session: AsyncSession, reports: Sequence[Report]) -> None:
+    """Move each drone's latest position forward; a late report never replaces a newer one."""
+    newest: dict[str, Report] = {}
+    for report in reports:
+        held = newest.get(report.serial)
+        if held is None or report.time > held.time:
+            newest[report.serial] = report
+    if not newest:
+        return
+    ordered = [newest[s] for s in sorted(newest)]  # one lock order across concurrent batches
+    names = ("serial", "time", "lon", "lat", "alt_m", "height_m", "speed_mps", "heading_deg")
+    await session.execute(UPSERT_LATEST, _columns(ordered, (*names, "source")))
+
+
+LIVE = text("""
+    SELECT l.serial, l.time, l.lon, l.lat, l.alt_m, l.height_m, l.speed_mps, l.heading_deg,
+           l.source, d.registered
+    FROM drone_latest l JOIN drones d USING (serial)
+    WHERE l.time >= :since
+      AND (CAST(:west AS float8) IS NULL OR (
+            CASE WHEN :west <= :east
+                 THEN l.geom && ST_MakeEnvelope(:west, :south, :east, :north, 4326)
+                 ELSE l.geom && ST_MakeEnvelope(:west, :south, 180, :north, 4326)
+                   OR l.geom && ST_MakeEnvelope(-180, :south, :east, :north, 4326)
+            END))
+    ORDER BY l.serial
+""")
+
+
+async def live_positions(
+    session: AsyncSession, since: datetime, bbox: tuple[float, float, float, float] | None
+) -> list[dict[str, Any]]:
+    """Drones whose latest report is at or after `since`, inside the box if one is given."""
+    west, south, east, north = bbox if bbox is not None else (None, None, None, None)
+    rows = await session.execute(
+        LIVE, {"since": since, "west": west, "south": south, "east": east, "north": north}
+    )
+    return [dict(row._mapping) for row in rows]
