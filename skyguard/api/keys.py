@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from skyguard.api.deps import AdminKey, AuditReaderKey, SessionDep, SettingsDep
 from skyguard.api.paging import clamp_limit, next_link
 from skyguard.store import audit
 from skyguard.store.keys import create_key
+from skyguard.store.zones import iso_utc
 
 router = APIRouter(prefix="/v1", tags=["keys and audit"])
 
@@ -40,8 +40,8 @@ async def read_audit(
     settings: SettingsDep,
     object_type: str | None = None,
     object_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive.")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive.")] = None,
     limit: Annotated[int | None, Query(description="Page size, clamped to the maximum.")] = None,
     cursor: Annotated[int | None, Query(description="From a `next` link.")] = None,
 ) -> dict[str, Any]:
@@ -62,7 +62,7 @@ async def read_audit(
         "entries": [
             {
                 "id": r.id,
-                "at": r.at.isoformat(),
+                "at": iso_utc(r.at),
                 "key_id": str(r.key_id) if r.key_id else None,
                 "key_name": r.key_name,
                 "action": r.action,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from skyguard import errors
+from skyguard.api.limits import BodyTooLarge
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -66,14 +67,24 @@ async def _skyguard_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [{"pointer": _pointer(e["loc"]), "detail": e["msg"]} for e in exc.errors()]
-    first = problems[0] if problems else {"pointer": None, "detail": "invalid request"}
-    detail = f"{first['pointer']}: {first['detail']}" if first["pointer"] else first["detail"]
-    return problem(422, detail, kind="invalid-input", errors=problems)
+    problems = [{"pointer": _pointer(e["loc"]), "detail": str(e["msg"])} for e in exc.errors()]
+    if not problems:
+        return problem(422, "invalid request", kind="invalid-input")
+    pointer, message = problems[0]["pointer"], problems[0]["detail"]
+    # the first error names the field at the top, like a domain error; all are in `errors`
+    return problem(
+        422, f"{pointer}: {message}", kind="invalid-input", pointer=pointer, errors=problems
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, BodyTooLarge):
+        # FastAPI turns any error while reading the body into a 400; a streamed body (no
+        # Content-Length) that passes the cap ends up here and is still a 413.
+        limit = request.app.state.settings.max_body_bytes
+        detail = f"request body is over the {limit}-byte limit"
+        return problem(413, detail, kind="too-large")
     return problem(exc.status_code, str(exc.detail))
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
 
 from skyguard.api.deps import OperatorKey, SessionDep, SettingsDep, ZoneReaderKey
 from skyguard.api.paging import clamp_limit, decode_time_id_cursor, encode_cursor, next_link
@@ -22,8 +22,6 @@ from skyguard.errors import InvalidInput
 from skyguard.store import exemptions, zones
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
-
-ZoneId = Annotated[uuid.UUID, "the zone's id"]
 
 
 def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -69,7 +67,9 @@ async def list_zones(
     bbox: Annotated[
         str | None, Query(description="west,south,east,north (west > east: crosses 180°)")
     ] = None,
-    active_at: Annotated[datetime | None, Query(description="Only zones in force then.")] = None,
+    active_at: Annotated[
+        AwareDatetime | None, Query(description="RFC 3339: only zones in force then.")
+    ] = None,
     category: Category | None = None,
     include_archived: bool = False,
     limit: Annotated[int | None, Query(description="Page size, clamped to the maximum.")] = None,
@@ -79,7 +79,7 @@ async def list_zones(
     page_size = clamp_limit(limit, settings)
     query = zones.ZoneQuery(
         bbox=parse_bbox(bbox),
-        active_at=_aware(active_at),
+        active_at=active_at,
         category=category,
         include_archived=include_archived,
         after=decode_time_id_cursor(cursor),
@@ -96,12 +96,6 @@ async def list_zones(
         "next": link,
         "links": [{"rel": "next", "href": link}] if link else [],
     }
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput("active_at needs a UTC offset (RFC 3339)", "query:active_at")
-    return value
 
 
 @router.get("/{zone_id}", summary="One zone")
@@ -134,7 +128,7 @@ async def patch_zone(
     settings: SettingsDep,
 ) -> dict[str, Any]:
     """Change some properties and/or the geometry as a new version."""
-    current = zones.spec_of(await zones.load_zone(session, zone_id, for_update=True))
+    current = zones.spec_of(await zones.load_live_zone(session, zone_id, for_update=True))
     spec = spec_from_patch(current, body, settings.max_zone_vertices)
     return await zones.update_zone(session, caller, zone_id, spec, "update")
 

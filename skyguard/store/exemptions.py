@@ -10,11 +10,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skyguard.errors import Conflict, InvalidInput, NotFound
+from skyguard.errors import InvalidInput, NotFound
 from skyguard.store import audit
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Exemption
-from skyguard.store.zones import load_zone
+from skyguard.store.zones import iso_utc, load_live_zone, load_zone
 
 
 def exemption_json(row: Exemption) -> dict[str, Any]:
@@ -23,13 +23,13 @@ def exemption_json(row: Exemption) -> dict[str, Any]:
         "id": str(row.id),
         "zone_id": str(row.zone_id),
         "serial": row.serial,
-        "valid_from": row.valid_from.isoformat(),
-        "valid_until": row.valid_until.isoformat(),
+        "valid_from": iso_utc(row.valid_from),
+        "valid_until": iso_utc(row.valid_until),
         "floor_m": row.floor_m,
         "ceiling_m": row.ceiling_m,
         "reason": row.reason,
-        "created_at": row.created_at.isoformat(),
-        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "created_at": iso_utc(row.created_at),
+        "revoked_at": iso_utc(row.revoked_at),
     }
 
 
@@ -47,9 +47,7 @@ async def grant(
     session: AsyncSession, caller: Caller, zone_id: uuid.UUID, fields: dict[str, Any]
 ) -> dict[str, Any]:
     """Grant an exemption in a zone that is not archived."""
-    zone = await load_zone(session, zone_id)
-    if zone.archived_at is not None:
-        raise Conflict(f"zone {zone_id} is archived")
+    await load_live_zone(session, zone_id)
     check_exemption(
         fields["valid_from"], fields["valid_until"], fields.get("floor_m"), fields.get("ceiling_m")
     )

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from geoalchemy2 import Geography
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import MultiPolygon, Point
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, cast, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skyguard.errors import NotFound
+from skyguard.errors import Conflict, NotFound
 from skyguard.geofence.schedule import parse_schedule
 from skyguard.geofence.shapes import Area, area_to_geojson
 from skyguard.geofence.zones import ZoneSpec
 from skyguard.store import audit
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Zone, ZoneVersion
+
+# A stored circle polygon strays from the true circle by at most its chord error (tens of metres
+# for the largest radius); the index lookup for circles is widened by this much to be safe.
+CIRCLE_SLACK_M = 200.0
+METRES_PER_DEGREE = 110_574.0  # of latitude, at its shortest (the equator)
+# On the boundary counts as inside; this absorbs float noise in geodesic distances.
+BOUNDARY_TOLERANCE_M = 0.001
 
 
 @dataclass(frozen=True)
@@ -70,16 +79,16 @@ def feature_of(row: Zone) -> dict[str, Any]:
         "floor_m": spec.floor_m,
         "ceiling_m": spec.ceiling_m,
         "altitude_ref": spec.altitude_ref,
-        "active_from": _iso(spec.active_from),
-        "active_until": _iso(spec.active_until),
+        "active_from": iso_utc(spec.active_from),
+        "active_until": iso_utc(spec.active_until),
         "schedule": row.schedule,
         "warning_buffer_m": spec.warning_buffer_m,
         "authority": spec.authority,
         "description": spec.description,
         "version": row.version,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-        "archived_at": _iso(row.archived_at),
+        "created_at": iso_utc(row.created_at),
+        "updated_at": iso_utc(row.updated_at),
+        "archived_at": iso_utc(row.archived_at),
     }
     if spec.area.kind == "circle":
         properties["radius_m"] = spec.area.radius_m
@@ -91,8 +100,9 @@ def feature_of(row: Zone) -> dict[str, Any]:
     }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+def iso_utc(value: datetime | None) -> str | None:
+    """RFC 3339 in UTC, so a response reads the same whatever offset the client sent."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def _apply(row: Zone, spec: ZoneSpec) -> None:
@@ -144,11 +154,21 @@ async def load_zone(session: AsyncSession, zone_id: uuid.UUID, *, for_update: bo
     return row
 
 
+async def load_live_zone(
+    session: AsyncSession, zone_id: uuid.UUID, *, for_update: bool = False
+) -> Zone:
+    """The zone row if it is not archived; NotFound or Conflict otherwise."""
+    row = await load_zone(session, zone_id, for_update=for_update)
+    if row.archived_at is not None:
+        raise Conflict(f"zone {zone_id} is archived: it can no longer be changed")
+    return row
+
+
 async def update_zone(
     session: AsyncSession, caller: Caller, zone_id: uuid.UUID, spec: ZoneSpec, action: str
 ) -> dict[str, Any]:
     """Replace the zone's definition with `spec` as a new version; the old one is kept."""
-    row = await load_zone(session, zone_id, for_update=True)
+    row = await load_live_zone(session, zone_id, for_update=True)
     before = feature_of(row)
     _apply(row, spec)
     row.version += 1
@@ -179,18 +199,80 @@ async def zone_versions(session: AsyncSession, zone_id: uuid.UUID) -> list[dict[
     rows = await session.scalars(
         select(ZoneVersion).where(ZoneVersion.zone_id == zone_id).order_by(ZoneVersion.version)
     )
-    return [{**v.feature, "recorded_at": _iso(v.recorded_at)} for v in rows.all()]
+    return [{**v.feature, "recorded_at": iso_utc(v.recorded_at)} for v in rows.all()]
 
 
 def bbox_condition(bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
-    """ST_Intersects with the box; a box whose west is east of its east crosses 180°."""
+    """The zone touches the box; a box whose west is east of its east crosses 180°."""
     west, south, east, north = bbox
     if west <= east:
-        return func.ST_Intersects(Zone.geom, func.ST_MakeEnvelope(west, south, east, north, 4326))
+        return _touches_box(west, south, east, north)
+    return or_(_touches_box(west, south, 180, north), _touches_box(-180, south, east, north))
+
+
+def _touches_box(west: float, south: float, east: float, north: float) -> ColumnElement[bool]:
+    """Polygons by their geometry; circles by their true (geodesic) centre and radius."""
+    envelope = _envelope(west, south, east, north)
     return or_(
-        func.ST_Intersects(Zone.geom, func.ST_MakeEnvelope(west, south, 180, north, 4326)),
-        func.ST_Intersects(Zone.geom, func.ST_MakeEnvelope(-180, south, east, north, 4326)),
+        and_(Zone.kind != "circle", func.ST_Intersects(Zone.geom, envelope)),
+        and_(
+            Zone.kind == "circle",
+            # the stored polygon strays from the circle by its chords: widen the index lookup
+            Zone.geom.op("&&")(_widened(west, south, east, north)),
+            _circle_touches_box(west, south, east, north),
+        ),
     )
+
+
+def _envelope(west: float, south: float, east: float, north: float) -> ColumnElement[Any]:
+    """The box as a geometry; a box of zero width or height becomes a line or a point."""
+    corners = func.ST_MakeLine(func.ST_MakePoint(west, south), func.ST_MakePoint(east, north))
+    return func.ST_Envelope(func.ST_SetSRID(corners, 4326))
+
+
+def _widened(west: float, south: float, east: float, north: float) -> ColumnElement[Any]:
+    """The box grown by CIRCLE_SLACK_M on every side, in degrees at its latitudes."""
+    dlat = CIRCLE_SLACK_M / METRES_PER_DEGREE
+    widest = max(abs(south), abs(north)) + dlat
+    dlon = 360.0 if widest >= 89.0 else dlat / math.cos(math.radians(widest))
+    return func.ST_MakeEnvelope(west - dlon, south - dlat, east + dlon, north + dlat, 4326)
+
+
+def _circle_touches_box(west: float, south: float, east: float, north: float) -> Any:
+    """Geodesic: the centre is in the box, or within radius_m of one of its sides.
+
+    The nearest point of a parallel lies on the centre's meridian, so the south and north sides
+    reduce to a point when the centre's longitude is within the box; beyond it, the nearest
+    point is on the west or east side, which are meridians, hence geodesics.
+    """
+    center = cast(Zone.center, Geography)
+    reach = Zone.radius_m + BOUNDARY_TOLERANCE_M
+    center_lon = func.ST_X(Zone.center)
+
+    def near(wkt: str) -> ColumnElement[bool]:
+        return func.ST_DWithin(center, func.ST_GeogFromText(wkt), reach)
+
+    def parallel(lat: float) -> Any:
+        return func.ST_SetSRID(func.ST_MakePoint(center_lon, lat), 4326)
+
+    return or_(
+        func.ST_Intersects(Zone.center, _envelope(west, south, east, north)),
+        near(_meridian_wkt(west, south, north)),
+        near(_meridian_wkt(east, south, north)),
+        and_(
+            center_lon.between(west, east),
+            or_(
+                func.ST_DWithin(center, cast(parallel(south), Geography), reach),
+                func.ST_DWithin(center, cast(parallel(north), Geography), reach),
+            ),
+        ),
+    )
+
+
+def _meridian_wkt(lon: float, south: float, north: float) -> str:
+    """A box side along a meridian as WKT; the midpoint keeps pole-to-pole sides unambiguous."""
+    middle = (south + north) / 2
+    return f"SRID=4326;LINESTRING({lon!r} {south!r}, {lon!r} {middle!r}, {lon!r} {north!r})"
 
 
 def active_condition(at: datetime) -> ColumnElement[bool]:
@@ -199,7 +281,8 @@ def active_condition(at: datetime) -> ColumnElement[bool]:
         Zone.archived_at.is_(None),
         or_(Zone.active_from.is_(None), Zone.active_from <= at),
         or_(Zone.active_until.is_(None), Zone.active_until > at),
-        func.schedule_applies(Zone.schedule, at),
+        # An unset schedule may be stored as JSON null rather than SQL NULL: both mean "always".
+        func.schedule_applies(func.nullif(Zone.schedule, text("'null'::jsonb")), at),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from skyguard.geofence.schedule import parse_schedule
-from skyguard.geofence.shapes import area_to_geojson, parse_area
+from skyguard.geofence.shapes import Area, area_to_geojson, parse_area
 from skyguard.geofence.zones import ZoneSpec
 
 Category = Literal["prohibited", "restricted", "warning"]
@@ -109,15 +109,22 @@ def spec_from_patch(current: ZoneSpec, patch: ZonePatch, max_vertices: int) -> Z
     if "schedule" in changes and changes["schedule"] is not None:
         changes["schedule"] = parse_schedule(changes["schedule"])
     if patch.geometry is not None or "radius_m" in given:
-        geometry = patch.geometry
-        if geometry is None:
-            geometry = area_to_geojson(current.area)
-        changes["area"] = parse_area(
-            geometry,
-            radius_m=given.get("radius_m", current.area.radius_m),
-            max_vertices=max_vertices,
-        )
+        changes["area"] = _patched_area(current, patch.geometry, given, max_vertices)
     return current.with_changes(**changes)
+
+
+def _patched_area(
+    current: ZoneSpec, geometry: dict[str, Any] | None, given: dict[str, Any], max_vertices: int
+) -> Area:
+    """The new area: a new geometry, or the current one with a new radius.
+
+    A circle keeps its radius when only its centre moves; a circle becoming a polygon drops it.
+    """
+    if geometry is None:
+        geometry = area_to_geojson(current.area)
+    kept_radius = current.area.radius_m if geometry.get("type") == "Point" else None
+    radius_m = given.get("radius_m", kept_radius)
+    return parse_area(geometry, radius_m=radius_m, max_vertices=max_vertices)
 
 
 class ExemptionIn(Strict):
