@@ -4,7 +4,7 @@ once with Alembic; every test runs in a transaction that is rolled back at its e
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -29,15 +29,20 @@ ROLES = ("admin", "operator", "integrator", "reviewer")
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """A migrated, empty test database."""
+def database_url() -> Iterator[str]:
+    """A migrated, empty test database of this run's own (runs side by side do not collide)."""
     url = os.environ.get("SKYGUARD_TEST_DATABASE_URL")
-    if not url:
-        cluster = EmbeddedPostgres(ROOT / ".skyguard")
-        cluster.start()
-        url = cluster.ensure_database("skyguard_test", fresh=True)
+    if url:
+        upgrade(url)
+        yield to_psycopg_url(url)
+        return
+    cluster = EmbeddedPostgres(ROOT / ".skyguard")
+    cluster.start()
+    name = f"skyguard_test_{os.getpid()}"
+    url = cluster.ensure_database(name, fresh=True)
     upgrade(url)
-    return to_psycopg_url(url)
+    yield to_psycopg_url(url)
+    cluster.drop_database(name)
 
 
 @pytest.fixture(scope="session")

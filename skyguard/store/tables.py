@@ -45,7 +45,10 @@ class Base(DeclarativeBase):
     """Declarative base with stable constraint names."""
 
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {dict[str, Any]: JSONB, uuid.UUID: UUID(as_uuid=True)}
+    type_annotation_map = {
+        dict[str, Any]: JSONB(none_as_null=True),
+        uuid.UUID: UUID(as_uuid=True),
+    }
 
 
 def _now() -> Any:
