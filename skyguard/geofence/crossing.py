@@ -1,0 +1,122 @@
+"""Segment crossing: a straight segment between consecutive reports that passes through a zone.
+
+Sparse fixes can jump over a zone. The segment between two consecutive reports is tested against
+the zone index (all segments of a batch in one vectorised query); where it enters a zone that
+neither endpoint breaches, each run inside the zone is judged at its middle, with time and
+altitudes interpolated linearly along the segment. Segments longer in time than the silence
+timeout are not assumed straight: contact was lost in between; nor are jumps faster than
+`max_segment_speed_mps`, which are position glitches or spoofing, not flight. The segment is
+straight in the zone's metric frame, which for report spacings of a few kilometres is the
+geodesic to within centimetres.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from skyguard.geofence.breach import Evaluation, judge
+from skyguard.geofence.episodes import EngineConfig, Position
+from skyguard.geofence.frames import Stretch
+from skyguard.geofence.index import ZoneIndex
+from skyguard.geofence.reports import Report, coordinates
+from skyguard.geofence.shapes import wgs84
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """A zone breached between two reports, from the first entry to the last exit."""
+
+    position: int  # the zone's position in the index
+    entered_at: datetime
+    left_at: datetime
+    entry: Position
+    exit: Position
+    depth_m: float
+    altitude_assumed: bool
+
+
+def find_crossings(
+    chain: Sequence[Report],
+    verdicts: Sequence[dict[int, Evaluation]],
+    index: ZoneIndex,
+    config: EngineConfig,
+) -> dict[int, list[Crossing]]:
+    """Crossings on each segment chain[i - 1] -> chain[i] of one drone, keyed by i, by entry.
+
+    The chain may hold several drones' reports one drone after another: a segment links two
+    reports of the same drone only.
+    """
+    if len(chain) < 2 or not len(index):
+        return {}
+    lons, lats = coordinates(chain)
+    gaps_s = np.array([(b.time - a.time).total_seconds() for a, b in itertools.pairwise(chain)])
+    _, _, lengths_m = wgs84().inv(lons[:-1], lats[:-1], lons[1:], lats[1:])
+    plausible = np.asarray(lengths_m) <= config.max_segment_speed_mps * gaps_s
+    same_drone = np.array([a.serial == b.serial for a, b in itertools.pairwise(chain)])
+    usable = np.flatnonzero((gaps_s <= config.silence_timeout_s) & plausible & same_drone)
+    pairs = index.crossed(lons[usable], lats[usable], lons[usable + 1], lats[usable + 1])
+    found: defaultdict[int, list[Crossing]] = defaultdict(list)
+    for segment, position in pairs.T:
+        end, zone = int(usable[segment]) + 1, int(position)
+        if _breaches(verdicts[end - 1], zone) or _breaches(verdicts[end], zone):
+            continue
+        crossing = cross(index, zone, chain[end - 1], chain[end])
+        if crossing is not None:
+            found[end].append(crossing)
+    return {end: sorted(items, key=lambda c: c.entered_at) for end, items in found.items()}
+
+
+def cross(index: ZoneIndex, position: int, start: Report, end: Report) -> Crossing | None:
+    """The breach of one zone by the segment start -> end, if any run inside it breaches."""
+    projected = index.projected(position)
+    breaching: list[tuple[Stretch, float, bool]] = []
+    for stretch in projected.stretches(start.lon, start.lat, end.lon, end.lat):
+        middle = interpolate(start, end, (stretch.start + stretch.end) / 2.0, stretch.middle)
+        lons, lats = coordinates([middle])
+        depth = float(projected.signed_distance_m(lons, lats, np.array([True]))[0])
+        verdict = judge(index, position, middle, in_zone=True, in_buffer=True, distance_m=depth)
+        if verdict.kind == "breach":
+            breaching.append((stretch, depth, verdict.altitude_assumed))
+    if not breaching:
+        return None
+    first, last = breaching[0][0], breaching[-1][0]
+    return Crossing(
+        position=position,
+        entered_at=interpolate(start, end, first.start, first.entry).time,
+        left_at=interpolate(start, end, last.end, last.exit).time,
+        entry=first.entry,
+        exit=last.exit,
+        depth_m=max(depth for _, depth, _ in breaching),
+        altitude_assumed=any(assumed for _, _, assumed in breaching),
+    )
+
+
+def interpolate(start: Report, end: Report, fraction: float, position: Position) -> Report:
+    """A report at `position`, a fraction of the way from start to end in time and altitude."""
+    return Report(
+        serial=start.serial,
+        time=start.time + (end.time - start.time) * fraction,
+        lon=position[0],
+        lat=position[1],
+        alt_m=_between(start.alt_m, end.alt_m, fraction),
+        height_m=_between(start.height_m, end.height_m, fraction),
+    )
+
+
+def _between(a: float | None, b: float | None, fraction: float) -> float | None:
+    """Linear interpolation, unknown when either end is unknown."""
+    if a is None or b is None:
+        return None
+    return a + (b - a) * fraction
+
+
+def _breaches(verdicts: dict[int, Evaluation], position: int) -> bool:
+    """Whether a report's verdicts include a breach of the zone."""
+    verdict = verdicts.get(position)
+    return verdict is not None and verdict.kind == "breach"

@@ -1,0 +1,238 @@
+"""The zone index: STRtrees over zone shapes and warning buffers, built once, queried in bulk.
+
+On the boundary counts as inside: a zone holds a point it *covers* (interior or boundary), so a
+point on a vertex or an edge is in, and a point in a hole is out. Multipolygons and zones split
+at the antimeridian are indexed part by part, so each part keeps a tight bounding box.
+A warning buffer is grown geodesically: in metres, in a frame centred on the zone.
+
+A query first takes the STRtree's bounding-box candidates, then runs one vectorised `covers`
+(or `intersects`) over them with the tree's parts prepared: the same verdict as
+`STRtree.query(points, predicate="covered_by")`, about three times faster on real zones,
+because the predicate form prepares the query points rather than the zone polygons.
+Rebuilding with `previous=` reuses the buffers of zones whose area and buffer did not change,
+so a refresh after one edit costs that one zone, not all of them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiLineString, MultiPolygon
+
+from skyguard.geofence.frames import ProjectedZone
+from skyguard.geofence.reports import BoolArray, FloatArray, IntArray
+from skyguard.geofence.zones import ZoneSpec
+
+GeometryArray = np.ndarray  # an object array of shapely geometries
+
+
+@dataclass(frozen=True)
+class Exemption:
+    """A drone may fly in the zone from valid_from (inclusive) to valid_until (exclusive)."""
+
+    serial: str
+    valid_from: datetime
+    valid_until: datetime
+    floor_m: float | None = None
+    ceiling_m: float | None = None
+
+    def valid_at(self, at: datetime) -> bool:
+        """Whether the window holds the instant `at`."""
+        return self.valid_from <= at < self.valid_until
+
+    @property
+    def banded(self) -> bool:
+        """Whether the exemption is limited to an altitude band."""
+        return self.floor_m is not None or self.ceiling_m is not None
+
+    def band_contains(self, altitude_m: float) -> bool:
+        """Whether the altitude lies in the exemption's band, ends included."""
+        above = self.floor_m is None or altitude_m >= self.floor_m
+        return above and (self.ceiling_m is None or altitude_m <= self.ceiling_m)
+
+
+@dataclass(frozen=True)
+class IndexedZone:
+    """One zone version as the engine indexes it, with the exemptions granted in it."""
+
+    id: uuid.UUID
+    version: int
+    spec: ZoneSpec
+    exemptions: tuple[Exemption, ...] = ()
+
+
+@dataclass(frozen=True)
+class Located:
+    """Which zones hold which points, as (2, n) arrays of [point index, zone position]."""
+
+    zone: IntArray
+    buffer: IntArray  # points within a warning buffer (the zone itself included)
+
+
+class _PartTree:
+    """An STRtree over the polygon parts of some shapes, each part owned by a zone position."""
+
+    def __init__(self, shapes: Iterable[tuple[int, MultiPolygon]]) -> None:
+        """Split the shapes into parts, prepare them and build the tree."""
+        parts: list[object] = []
+        owners: list[int] = []
+        for owner, shape in shapes:
+            pieces = shapely.get_parts(shape)
+            parts.extend(pieces)
+            owners.extend([owner] * len(pieces))
+        self.parts = np.array(parts, dtype=object)
+        self.owners = np.array(owners, dtype=np.intp)
+        shapely.prepare(self.parts)
+        self.tree = shapely.STRtree(self.parts)
+
+    def covering(self, points: GeometryArray) -> IntArray:
+        """[point, owner] pairs where a part covers the point."""
+        if len(self.parts) == 0 or len(points) == 0:
+            return np.zeros((2, 0), dtype=np.intp)
+        hits, parts = self.tree.query(points)
+        keep = shapely.covers(self.parts[parts], points[hits])
+        return _unique_pairs(hits[keep], self.owners[parts[keep]])
+
+    def intersecting(self, lines: GeometryArray) -> IntArray:
+        """[line, owner] pairs where a line touches or enters a part."""
+        if len(self.parts) == 0 or len(lines) == 0:
+            return np.zeros((2, 0), dtype=np.intp)
+        hits, parts = self.tree.query(lines)
+        keep = shapely.intersects(self.parts[parts], lines[hits])
+        return _unique_pairs(hits[keep], self.owners[parts[keep]])
+
+
+def _unique_pairs(inputs: IntArray, owners: IntArray) -> IntArray:
+    """Pairs without repeats (a point on a shared part edge), sorted by input index."""
+    pairs = np.unique(np.stack([inputs, owners]).astype(np.intp), axis=1)
+    return pairs.reshape(2, -1)
+
+
+class ZoneIndex:
+    """Zones in force with STRtrees over their shapes and buffers; build once, query in bulk."""
+
+    def __init__(self, zones: tuple[IndexedZone, ...], previous: ZoneIndex | None = None) -> None:
+        """Index the zones; prefer ZoneIndex.build."""
+        self.zones = zones
+        self._positions = {zone.id: i for i, zone in enumerate(zones)}
+        if len(self._positions) != len(zones):
+            raise ValueError("each zone may appear once in an index")
+        self._projected: dict[int, ProjectedZone] = {}
+        self._buffers: dict[int, MultiPolygon] = {}
+        for i, zone in enumerate(zones):
+            self._prepare_buffer(i, zone, previous)
+        self._zone_tree = _PartTree((i, zone.spec.area.shape) for i, zone in enumerate(zones))
+        self._buffer_tree = _PartTree(self._buffers.items())
+        self._exemptions = [_by_serial(zone.exemptions) for zone in zones]
+        for zone in zones:
+            shapely.prepare(zone.spec.area.shape)
+
+    @classmethod
+    def build(cls, zones: Iterable[IndexedZone], previous: ZoneIndex | None = None) -> ZoneIndex:
+        """An index over the zones; unchanged zones reuse the frames and buffers of `previous`."""
+        return cls(tuple(zones), previous)
+
+    def _prepare_buffer(self, position: int, zone: IndexedZone, previous: ZoneIndex | None) -> None:
+        """Grow the zone's warning buffer, or carry it over from an index holding the same zone."""
+        old = previous.position(zone.id) if previous is not None else None
+        if previous is not None and old is not None and _same_shape(previous.zones[old], zone):
+            if old in previous._projected:
+                self._projected[position] = previous._projected[old]
+            if old in previous._buffers:
+                self._buffers[position] = previous._buffers[old]
+            return
+        if zone.spec.warning_buffer_m > 0.0:
+            buffer_m = zone.spec.warning_buffer_m
+            self._buffers[position] = self.projected(position).buffered(buffer_m)
+
+    def __len__(self) -> int:
+        """The number of zones indexed."""
+        return len(self.zones)
+
+    def position(self, zone_id: uuid.UUID) -> int | None:
+        """The zone's position in this index, or None if it is not (or no longer) indexed."""
+        return self._positions.get(zone_id)
+
+    def exemptions_for(self, position: int, serial: str) -> tuple[Exemption, ...]:
+        """The exemptions the zone at `position` grants the drone `serial`."""
+        return self._exemptions[position].get(serial, ())
+
+    def projected(self, position: int) -> ProjectedZone:
+        """The zone's shape in its metric frame, projected on first use and kept."""
+        projected = self._projected.get(position)
+        if projected is None:
+            projected = ProjectedZone(self.zones[position].spec.area.shape)
+            self._projected[position] = projected
+        return projected
+
+    def buffer_shape(self, position: int) -> MultiPolygon:
+        """The zone grown by its warning buffer (the zone itself when it has none)."""
+        return self._buffers.get(position, self.zones[position].spec.area.shape)
+
+    def locate(self, lons: FloatArray, lats: FloatArray) -> Located:
+        """The zones and the warning buffers that cover each point (vectorised)."""
+        points = shapely.points(lons, lats)
+        return Located(self._zone_tree.covering(points), self._buffer_tree.covering(points))
+
+    def crossed(
+        self, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray, lat1: FloatArray
+    ) -> IntArray:
+        """[segment, zone position] pairs where the straight segment touches the zone's shape."""
+        return self._zone_tree.intersecting(segment_lines(lon0, lat0, lon1, lat1))
+
+    def covers(self, position: int, lons: FloatArray, lats: FloatArray) -> BoolArray:
+        """Whether the zone at `position` covers each point."""
+        shape = self.zones[position].spec.area.shape
+        return np.asarray(shapely.covers(shape, shapely.points(lons, lats)), dtype=np.bool_)
+
+    def buffer_covers(self, position: int, lons: FloatArray, lats: FloatArray) -> BoolArray:
+        """Whether the zone's warning buffer (zone included) covers each point."""
+        shape = self.buffer_shape(position)
+        return np.asarray(shapely.covers(shape, shapely.points(lons, lats)), dtype=np.bool_)
+
+
+def _same_shape(old: IndexedZone, new: IndexedZone) -> bool:
+    """Whether two versions of a zone share their area and warning buffer (a rename does)."""
+    if old.spec.warning_buffer_m != new.spec.warning_buffer_m:
+        return False
+    return old.spec.area is new.spec.area or old.spec.area == new.spec.area
+
+
+def _by_serial(exemptions: Iterable[Exemption]) -> dict[str, tuple[Exemption, ...]]:
+    """Exemptions grouped by drone serial."""
+    grouped: defaultdict[str, list[Exemption]] = defaultdict(list)
+    for exemption in exemptions:
+        grouped[exemption.serial].append(exemption)
+    return {serial: tuple(items) for serial, items in grouped.items()}
+
+
+def segment_lines(
+    lon0: FloatArray, lat0: FloatArray, lon1: FloatArray, lat1: FloatArray
+) -> GeometryArray:
+    """Straight lon/lat segments; one that crosses the antimeridian is cut in two there."""
+    lon0, lat0, lon1, lat1 = (np.asarray(a, dtype=np.float64) for a in (lon0, lat0, lon1, lat1))
+    if len(lon0) == 0:
+        return np.empty(0, dtype=object)
+    starts = np.column_stack([lon0, lat0])
+    ends = np.column_stack([lon1, lat1])
+    lines = np.asarray(shapely.linestrings(np.stack([starts, ends], axis=1)), dtype=object)
+    for i in np.flatnonzero(np.abs(lon1 - lon0) > 180.0):
+        lines[i] = _across_antimeridian(lon0[i], lat0[i], lon1[i], lat1[i])
+    return lines
+
+
+def _across_antimeridian(lon0: float, lat0: float, lon1: float, lat1: float) -> MultiLineString:
+    """The short way from (lon0, lat0) to (lon1, lat1) over ±180, as two lines."""
+    side = 1.0 if lon0 > 0 else -1.0  # the meridian the segment leaves by: +180 or -180
+    unwrapped = lon1 + side * 360.0
+    fraction = (side * 180.0 - lon0) / (unwrapped - lon0)
+    lat = lat0 + fraction * (lat1 - lat0)
+    return MultiLineString(
+        [[(lon0, lat0), (side * 180.0, lat)], [(-side * 180.0, lat), (lon1, lat1)]]
+    )
