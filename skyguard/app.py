@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from skyguard import __version__
 from skyguard.api import drones, health, keys, problems, telemetry, zones
 from skyguard.api.limits import BodyLimit
+from skyguard.ingest.batch import Engine
 from skyguard.settings import Settings
 from skyguard.store.db import Database
+from skyguard.store.zone_index import ZoneIndexCache
 
 DESCRIPTION = """
 Drone no-fly-zone geofence alerting.
@@ -31,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
+        app.state.engine = Engine(ZoneIndexCache(), settings.engine_config())
         try:
             yield
         finally:

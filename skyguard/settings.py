@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from skyguard.geofence.episodes import EngineConfig
+
 
 class Settings(BaseSettings):
     """Everything skyguard can be told from outside."""
@@ -31,9 +33,26 @@ class Settings(BaseSettings):
     future_tolerance_s: float = Field(
         default=30.0, description="How far ahead of our clock a report's time may be."
     )
+    exit_distance_m: float = Field(
+        default=20.0, description="An alert closes at once when the drone is this far outside."
+    )
+    exit_time_s: float = Field(
+        default=30.0, description="...or when it has been outside this long (exit hysteresis)."
+    )
+    silence_timeout_s: float = Field(
+        default=60.0, description="No report for this long closes alerts as lost_contact."
+    )
     live_window_s: float = Field(
         default=60.0, description="The live view shows drones seen this recently."
     )
+
+    def engine_config(self) -> EngineConfig:
+        """The geofence engine's hysteresis and silence settings."""
+        return EngineConfig(
+            exit_distance_m=self.exit_distance_m,
+            exit_time_s=self.exit_time_s,
+            silence_timeout_s=self.silence_timeout_s,
+        )
 
     def sqlalchemy_url(self) -> str:
         """The URL with the async psycopg driver, whatever flavour was configured."""

@@ -95,6 +95,7 @@ async def post_telemetry(
     result = await ingest(
         session,
         raws,
+        engine=request.app.state.engine,
         now=datetime.now(UTC),
         future_tolerance=timedelta(seconds=settings.future_tolerance_s),
     )

@@ -8,9 +8,20 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.geofence.episodes import EngineConfig
+from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
 from skyguard.ingest.validate import Rejection, validate_batch
-from skyguard.store import drones, positions
+from skyguard.store import alerts, drones, engine_state, positions
+from skyguard.store.zone_index import ZoneIndexCache
+
+
+@dataclass
+class Engine:
+    """What evaluating reports needs: this process's zone index and the engine settings."""
+
+    zones: ZoneIndexCache
+    config: EngineConfig
 
 
 @dataclass
@@ -51,9 +62,14 @@ def first_of_each(good: list[tuple[int, Report]]) -> tuple[list[tuple[int, Repor
 
 
 async def ingest(
-    session: AsyncSession, raws: list[Any], *, now: datetime, future_tolerance: timedelta
+    session: AsyncSession,
+    raws: list[Any],
+    *,
+    engine: Engine,
+    now: datetime,
+    future_tolerance: timedelta,
 ) -> IngestResult:
-    """Validate, store and deduplicate one request's reports (the caller commits)."""
+    """Validate, store, deduplicate and evaluate one request's reports (the caller commits)."""
     good, rejected = validate_batch(raws, now=now, future_tolerance=future_tolerance)
     unique, repeats = first_of_each(good)
     result = IngestResult(rejected=rejected, duplicates=repeats)
@@ -69,5 +85,21 @@ async def ingest(
     result.duplicates += [i for i, r in unique if (r.serial, r.time) not in stored]
     result.duplicates.sort()
     result.accepted = len(stored)
-    await positions.update_latest(session, [r for r in reports if (r.serial, r.time) in stored])
+    fresh = [r for r in reports if (r.serial, r.time) in stored]
+    await positions.update_latest(session, fresh)
+    result.alerts = await evaluate(session, fresh, engine)
     return result
+
+
+async def evaluate(
+    session: AsyncSession, reports: list[Report], engine: Engine
+) -> list[dict[str, Any]]:
+    """Run the engine on new reports under per-drone row locks; persist transitions as alerts."""
+    if not reports:
+        return []
+    index = await engine.zones.current(session)
+    states = await engine_state.lock_states(session, [r.serial for r in reports])
+    outcomes = advance_all(states, reports, index, engine.config)
+    transitions = [t for outcome in outcomes.values() for t in outcome.transitions]
+    await engine_state.save_states(session, {s: o.state for s, o in outcomes.items()})
+    return await alerts.apply_transitions(session, transitions)

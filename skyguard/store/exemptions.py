@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.errors import InvalidInput, NotFound
-from skyguard.store import audit
+from skyguard.store import audit, revision
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Exemption
 from skyguard.store.zones import iso_utc, load_live_zone, load_zone
@@ -54,6 +54,7 @@ async def grant(
     row = Exemption(id=uuid.uuid4(), zone_id=zone_id, created_at=datetime.now(UTC), **fields)
     session.add(row)
     await session.flush()
+    await revision.bump(session)
     body = exemption_json(row)
     await audit.record(session, caller, "create", "exemption", str(row.id), after=body)
     return body
@@ -85,6 +86,7 @@ async def revoke(
         before = exemption_json(row)
         row.revoked_at = datetime.now(UTC)
         await session.flush()
+        await revision.bump(session)
         after = exemption_json(row)
         await audit.record(
             session, caller, "revoke", "exemption", str(row.id), before=before, after=after

@@ -262,3 +262,84 @@ class IdempotentResponse(Base):
     status_code: Mapped[int] = mapped_column(Integer)
     body: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = _now()
+
+
+ALERT_STATUSES = ("open", "acknowledged", "resolved", "closed")
+
+
+class Alert(Base):
+    """One alert per (drone, zone, kind, episode): opened, updated, closed; acked and resolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint(_in("status", ALERT_STATUSES), name="status"),
+        CheckConstraint(_in("kind", ("breach", "approach")), name="kind"),
+        Index(
+            "uq_alerts_one_open_episode",
+            "serial",
+            "zone_id",
+            "kind",
+            unique=True,
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index(None, "zone_id", "opened_at"),
+        Index(None, "serial", "opened_at"),
+        Index(None, "opened_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"))
+    zone_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("zones.id"))
+    zone_version: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+    entry_lon: Mapped[float] = mapped_column(Float)
+    entry_lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    depth_m: Mapped[float] = mapped_column(Float)
+    max_depth_m: Mapped[float] = mapped_column(Float)
+    altitude_assumed: Mapped[bool] = mapped_column(Boolean)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(Text)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AlertEvent(Base):
+    """Every change of an alert, in commit order of its id: the SSE stream and webhooks read it."""
+
+    __tablename__ = "alert_events"
+    __table_args__ = (Index(None, "alert_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    alert_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("alerts.id"))
+    type: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = _now()
+    body: Mapped[dict[str, Any]] = mapped_column()
+
+
+class DroneEngineState(Base):
+    """The engine's memory of one drone (latest report, open episodes), locked per batch."""
+
+    __tablename__ = "drone_engine_state"
+
+    serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"), primary_key=True)
+    state: Mapped[dict[str, Any] | None] = mapped_column()
+    last_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ZoneRevision(Base):
+    """One row counting zone and exemption writes: workers rebuild their index when it moves."""
+
+    __tablename__ = "zone_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)

@@ -19,7 +19,7 @@ from skyguard.errors import Conflict, NotFound
 from skyguard.geofence.schedule import parse_schedule
 from skyguard.geofence.shapes import Area, area_to_geojson
 from skyguard.geofence.zones import ZoneSpec
-from skyguard.store import audit
+from skyguard.store import audit, revision
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Zone, ZoneVersion
 
@@ -126,6 +126,7 @@ def _apply(row: Zone, spec: ZoneSpec) -> None:
 
 async def _keep_version(session: AsyncSession, row: Zone, caller: Caller) -> dict[str, Any]:
     await session.flush()
+    await revision.bump(session)
     feature = feature_of(row)
     session.add(
         ZoneVersion(zone_id=row.id, version=row.version, feature=feature, key_id=caller.key_id)

@@ -1,0 +1,51 @@
+"""Zones and exemptions from PostGIS into the engine's in-memory index, rebuilt when stale."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from skyguard.geofence.index import Exemption, IndexedZone, ZoneIndex
+from skyguard.store import revision
+from skyguard.store.tables import Exemption as ExemptionRow
+from skyguard.store.tables import Zone
+from skyguard.store.zones import spec_of
+
+
+async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
+    """Every zone not archived, with its exemptions (a revoked one ends when it was revoked)."""
+    zones = (await session.scalars(select(Zone).where(Zone.archived_at.is_(None)))).all()
+    rows = (await session.scalars(select(ExemptionRow))).all()
+    by_zone: dict[object, list[Exemption]] = defaultdict(list)
+    for row in rows:
+        until = min(row.valid_until, row.revoked_at) if row.revoked_at else row.valid_until
+        if until > row.valid_from:
+            by_zone[row.zone_id].append(
+                Exemption(row.serial, row.valid_from, until, row.floor_m, row.ceiling_m)
+            )
+    return [IndexedZone(z.id, z.version, spec_of(z), tuple(by_zone.get(z.id, ()))) for z in zones]
+
+
+class ZoneIndexCache:
+    """This process's zone index and the revision it was built at."""
+
+    def __init__(self) -> None:
+        self.index = ZoneIndex.build([])
+        self.revision = -1
+        self._lock = asyncio.Lock()
+
+    async def current(self, session: AsyncSession) -> ZoneIndex:
+        """The index as of the session's view: rebuilt (off the event loop) when stale."""
+        seen = await revision.current(session)
+        if seen <= self.revision:
+            return self.index
+        async with self._lock:
+            if seen > self.revision:
+                zones = await load_indexed_zones(session)
+                previous = self.index
+                self.index = await asyncio.to_thread(ZoneIndex.build, zones, previous)
+                self.revision = seen
+        return self.index
