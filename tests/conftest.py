@@ -37,12 +37,14 @@ def database_url() -> Iterator[str]:
         yield to_psycopg_url(url)
         return
     cluster = EmbeddedPostgres(ROOT / ".skyguard")
-    cluster.start()
+    started = cluster.start()
     name = f"skyguard_test_{os.getpid()}"
     url = cluster.ensure_database(name, fresh=True)
     upgrade(url)
     yield to_psycopg_url(url)
     cluster.drop_database(name)
+    if started:  # leave a cluster running only if it was running before the tests
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")
