@@ -3,9 +3,17 @@
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def now():
+    """Report times relative to this test's start: the live view looks at the real clock."""
+    global NOW
+    NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def report(serial="SG-TEST-1", seconds_ago=10.0, lon=8.54, lat=47.37, **extra):
