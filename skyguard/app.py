@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from skyguard import __version__
-from skyguard.api import drones, health, keys, problems, telemetry, zones
+from skyguard.alerts.delivery import deliver_forever
+from skyguard.alerts.expiry import expire_forever
+from skyguard.alerts.stream import AlertSignal
+from skyguard.api import alerts, drones, health, keys, problems, stream, telemetry, webhooks, zones
 from skyguard.api.limits import BodyLimit
 from skyguard.ingest.batch import Engine
 from skyguard.settings import Settings
@@ -34,18 +38,42 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
         app.state.engine = Engine(ZoneIndexCache(), settings.engine_config())
+        app.state.alert_signal = AlertSignal(
+            settings.sqlalchemy_url(), max_reads=settings.stream_max_reads
+        )
+        tasks = start_background(app, settings) if settings.run_background_tasks else []
         try:
             yield
         finally:
+            await stop_background(tasks)
             await app.state.db.dispose()
 
     app = FastAPI(title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, keys, zones, drones, telemetry):
+    for module in (health, keys, zones, drones, telemetry, stream, alerts, webhooks):
         app.include_router(module.router)
     return app
+
+
+def start_background(app: FastAPI, settings: Settings) -> list[asyncio.Task[None]]:
+    """This worker's background work: the alert LISTEN connection, expiry ticks, webhooks."""
+    state = app.state
+    return [
+        asyncio.create_task(state.alert_signal.listen(), name="alert-listen"),
+        asyncio.create_task(
+            expire_forever(state.db, state.engine, settings.expiry_interval_s), name="alert-expiry"
+        ),
+        asyncio.create_task(deliver_forever(state.db, settings), name="webhook-delivery"),
+    ]
+
+
+async def stop_background(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel the background tasks and wait until they are gone."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def from_environment() -> FastAPI:

@@ -76,6 +76,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
+            timeout_graceful_shutdown=5,  # open alert streams must not hold a shutdown
         )
 
 

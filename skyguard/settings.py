@@ -45,6 +45,50 @@ class Settings(BaseSettings):
     live_window_s: float = Field(
         default=60.0, description="The live view shows drones seen this recently."
     )
+    webhook_allow_hosts: str = Field(
+        default="",
+        description="Comma list of hosts and CIDRs webhooks may target although they resolve "
+        "to loopback, link-local, private, multicast or unspecified addresses.",
+    )
+    webhook_timeout_s: float = Field(
+        default=5.0, gt=0, description="Per webhook POST, address check included."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Attempts before a webhook delivery is marked failed."
+    )
+    webhook_backoff_s: tuple[float, ...] = Field(
+        default=(5, 30, 120, 600, 3600, 10800, 21600),
+        min_length=1,
+        description="Wait after the 1st, 2nd, ... failed attempt; the last repeats.",
+    )
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, description="How often an idle webhook sender looks for due deliveries."
+    )
+    webhook_batch_size: int = Field(
+        default=50, ge=1, description="Deliveries one sender claims at once."
+    )
+    webhook_senders: int = Field(
+        default=2, ge=1, description="Concurrent webhook senders per worker."
+    )
+    run_background_tasks: bool = Field(
+        default=True, description="Run background tasks (webhook delivery, ...) in this process."
+    )
+    expiry_interval_s: float = Field(
+        default=1.0, description="How often alerts are closed or opened by time alone."
+    )
+    stream_poll_s: float = Field(
+        default=1.0, description="An alert stream looks for events this often without NOTIFY."
+    )
+    stream_keepalive_s: float = Field(
+        default=15.0, description="A quiet alert stream sends a keep-alive comment this often."
+    )
+    stream_gap_wait_s: float = Field(
+        default=10.0,
+        description="Longest an alert stream waits for an event id still being committed.",
+    )
+    stream_max_reads: int = Field(
+        default=4, description="Alert-stream reads at once per worker; the rest queue for a turn."
+    )
 
     def engine_config(self) -> EngineConfig:
         """The geofence engine's hysteresis and silence settings."""

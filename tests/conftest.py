@@ -49,7 +49,12 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=2_000_000, page_limit_max=500)
+    return Settings(
+        database_url=database_url,
+        max_body_bytes=2_000_000,
+        page_limit_max=500,
+        run_background_tasks=False,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from skyguard.api.schemas.drones import (
 )
 from skyguard.api.zones import parse_bbox
 from skyguard.errors import InvalidInput
-from skyguard.store import drones, positions
+from skyguard.store import alerts, drones, positions
 
 router = APIRouter(prefix="/v1/drones", tags=["drones"])
 
@@ -118,13 +118,16 @@ async def live_drones(
         str | None, Query(description="west,south,east,north (west > east: crosses 180°)")
     ] = None,
 ) -> dict[str, Any]:
-    """Drones whose latest report is within the live window (SKYGUARD_LIVE_WINDOW_S), newest
-    position, speed and registration status."""
+    """Drones seen within SKYGUARD_LIVE_WINDOW_S: position, speed, registration, open alerts."""
     since = datetime.now(UTC) - timedelta(seconds=settings.live_window_s)
     rows = await positions.live_positions(session, since, parse_bbox(bbox))
+    open_alerts = await alerts.open_alerts_by_serial(session, [r["serial"] for r in rows])
     return {
         "since": since.isoformat(),
-        "drones": [{**r, "time": r["time"].isoformat()} for r in rows],
+        "drones": [
+            {**r, "time": r["time"].isoformat(), "open_alerts": open_alerts.get(r["serial"], [])}
+            for r in rows
+        ],
     }
 
 

@@ -19,7 +19,7 @@ from skyguard.api.schemas.zones import (
     spec_from_patch,
 )
 from skyguard.errors import InvalidInput
-from skyguard.store import exemptions, zones
+from skyguard.store import alerts, exemptions, zones
 
 router = APIRouter(prefix="/v1/zones", tags=["zones"])
 
@@ -178,3 +178,11 @@ async def revoke_exemption(
 ) -> dict[str, Any]:
     """Revoke it from now on; it stays listed with `revoked_at`."""
     return await exemptions.revoke(session, caller, zone_id, exemption_id)
+
+
+@router.get("/{zone_id}/occupancy", summary="Drones inside a zone now")
+async def zone_occupancy(
+    zone_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
+) -> dict[str, Any]:
+    """Drones with an unclosed breach alert here: registration, owner, latest position."""
+    return {"zone_id": str(zone_id), "drones": await alerts.zone_occupancy(session, zone_id)}

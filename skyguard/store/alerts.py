@@ -1,18 +1,25 @@
-"""Alerts in PostGIS: engine transitions become alert rows and alert events, in one transaction."""
+"""Alerts in PostGIS: engine transitions become alert rows and alert events, in one transaction;
+listing, acknowledging and resolving them; who is inside a zone now."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.errors import Conflict, NotFound
 from skyguard.geofence.episodes import Transition
-from skyguard.store.drones import drone_body
-from skyguard.store.tables import Alert, AlertEvent
-from skyguard.store.zones import iso_utc
+from skyguard.store import audit
+from skyguard.store.drones import drone_body, drone_json
+from skyguard.store.keys import Caller
+from skyguard.store.tables import Alert, AlertEvent, Drone, DroneLatest, Owner
+from skyguard.store.zones import iso_utc, load_zone
 
 EVENT_TYPES = {"open": "alert.opened", "update": "alert.updated", "close": "alert.closed"}
 NOTIFY = text("SELECT pg_notify('skyguard_alerts', '')")
@@ -77,13 +84,17 @@ async def _open_alert(session: AsyncSession, t: Transition) -> Alert:
 
 
 async def _find_open(session: AsyncSession, t: Transition) -> Alert | None:
+    """The open alert of the transition's episode, locked: an ack or resolve racing us waits."""
     return await session.scalar(
-        select(Alert).where(
+        select(Alert)
+        .where(
             Alert.serial == t.serial,
             Alert.zone_id == t.zone_id,
             Alert.kind == t.alert_kind,
             Alert.closed_at.is_(None),
         )
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 
@@ -129,3 +140,183 @@ async def apply_transitions(
     await session.flush()
     await session.execute(NOTIFY)
     return [alert_json(row, drones[row.serial]) for row in touched.values()]
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """Filters for listing alerts; since (inclusive) and until (exclusive) bound opened_at."""
+
+    statuses: tuple[str, ...] = ()
+    kind: str | None = None
+    zone_id: uuid.UUID | None = None
+    serial: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: tuple[datetime, uuid.UUID] | None = None
+    limit: int = 100
+
+
+def _with_drone() -> Select[Alert, Drone, Owner]:
+    return (
+        select(Alert, Drone, Owner)
+        .join(Drone, Drone.serial == Alert.serial)
+        .outerjoin(Owner, Owner.id == Drone.owner_id)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _conditions(query: AlertQuery) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.statuses:
+        conditions.append(Alert.status.in_(query.statuses))
+    if query.kind is not None:
+        conditions.append(Alert.kind == query.kind)
+    if query.zone_id is not None:
+        conditions.append(Alert.zone_id == query.zone_id)
+    if query.serial is not None:
+        conditions.append(Alert.serial == query.serial)
+    if query.since is not None:
+        conditions.append(Alert.opened_at >= query.since)
+    if query.until is not None:
+        conditions.append(Alert.opened_at < query.until)
+    if query.after is not None:
+        conditions.append(tuple_(Alert.opened_at, Alert.id) < tuple_(*query.after))
+    return conditions
+
+
+async def list_alerts(
+    session: AsyncSession, query: AlertQuery
+) -> list[tuple[Alert, dict[str, Any]]]:
+    """Matching alerts newest opened first, each with its JSON; at most limit + 1 (more to come)."""
+    statement = (
+        _with_drone()
+        .where(*_conditions(query))
+        .order_by(Alert.opened_at.desc(), Alert.id.desc())
+        .limit(query.limit + 1)
+    )
+    rows = await session.execute(statement)
+    return [(alert, alert_json(alert, drone_json(drone, owner))) for alert, drone, owner in rows]
+
+
+async def _load(
+    session: AsyncSession, alert_id: uuid.UUID, *, for_update: bool = False
+) -> tuple[Alert, dict[str, Any]]:
+    statement = _with_drone().where(Alert.id == alert_id)
+    if for_update:
+        statement = statement.with_for_update(of=Alert)
+    row = (await session.execute(statement)).first()
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    return row[0], drone_json(row[1], row[2])
+
+
+async def alert_body(session: AsyncSession, alert_id: uuid.UUID) -> dict[str, Any]:
+    """The alert as JSON, or NotFound."""
+    return alert_json(*await _load(session, alert_id))
+
+
+async def acknowledge(
+    session: AsyncSession, caller: Caller, alert_id: uuid.UUID, note: str | None
+) -> dict[str, Any]:
+    """Acknowledge an alert (a closed one stays closed); Conflict if resolved or acknowledged."""
+    row, drone = await _load(session, alert_id, for_update=True)
+    if row.resolved_at is not None:
+        raise Conflict(f"alert {alert_id} is resolved: there is nothing left to acknowledge")
+    if row.acknowledged_at is not None:
+        raise Conflict(f"alert {alert_id} was already acknowledged by {row.acknowledged_by!r}")
+    before = alert_json(row, drone)
+    row.acknowledged_at = datetime.now(UTC)
+    row.acknowledged_by = caller.name
+    if row.status == "open":
+        row.status = "acknowledged"
+    return await _record_change(session, caller, row, drone, before, "acknowledge", note)
+
+
+async def resolve(
+    session: AsyncSession, caller: Caller, alert_id: uuid.UUID, note: str | None
+) -> dict[str, Any]:
+    """Resolve an alert, open or closed; Conflict if it already is."""
+    row, drone = await _load(session, alert_id, for_update=True)
+    if row.resolved_at is not None:
+        raise Conflict(f"alert {alert_id} was already resolved by {row.resolved_by!r}")
+    before = alert_json(row, drone)
+    row.resolved_at = datetime.now(UTC)
+    row.resolved_by = caller.name
+    row.status = "resolved"
+    return await _record_change(session, caller, row, drone, before, "resolve", note)
+
+
+CHANGE_EVENTS = {"acknowledge": "alert.acknowledged", "resolve": "alert.resolved"}
+
+
+async def _record_change(
+    session: AsyncSession,
+    caller: Caller,
+    row: Alert,
+    drone: dict[str, Any],
+    before: dict[str, Any],
+    action: str,
+    note: str | None,
+) -> dict[str, Any]:
+    """Keep the note, audit the change, add its alert event and wake the stream."""
+    if note is not None:
+        row.note = note
+    await session.flush()
+    after = alert_json(row, drone)
+    await audit.record(session, caller, action, "alert", str(row.id), before=before, after=after)
+    session.add(AlertEvent(alert_id=row.id, type=CHANGE_EVENTS[action], body=after))
+    await session.flush()
+    await session.execute(NOTIFY)
+    return after
+
+
+async def zone_occupancy(session: AsyncSession, zone_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Drones inside the zone now (its breach alerts not closed), by serial; NotFound if no zone."""
+    await load_zone(session, zone_id)
+    statement = (
+        select(Alert, Drone, Owner, DroneLatest)
+        .join(Drone, Drone.serial == Alert.serial)
+        .outerjoin(Owner, Owner.id == Drone.owner_id)
+        .outerjoin(DroneLatest, DroneLatest.serial == Alert.serial)
+        .where(Alert.zone_id == zone_id, Alert.kind == "breach", Alert.closed_at.is_(None))
+        .order_by(Alert.serial)
+    )
+    return [
+        {
+            **(_drone_summary(drone_json(drone, owner)) or {}),
+            "position": _latest_json(latest),
+            "alert": _pick(alert, ("id", "status", "severity", "opened_at", "depth_m")),
+        }
+        for alert, drone, owner, latest in await session.execute(statement)
+    ]
+
+
+def _pick(row: Alert, keys: tuple[str, ...]) -> dict[str, Any]:
+    body = alert_json(row, None)
+    return {k: body[k] for k in keys}
+
+
+def _latest_json(latest: DroneLatest | None) -> dict[str, Any] | None:
+    if latest is None:
+        return None
+    keys = ("lon", "lat", "alt_m", "height_m", "speed_mps", "heading_deg")
+    return {"time": iso_utc(latest.time), **{k: getattr(latest, k) for k in keys}}
+
+
+async def open_alerts_by_serial(
+    session: AsyncSession, serials: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each drone's alerts not yet closed, oldest first, in one query for all the serials."""
+    if not serials:
+        return {}
+    wanted = bindparam("serials", list(serials), type_=ARRAY(Text))
+    rows = await session.scalars(
+        select(Alert)
+        .where(Alert.serial == any_(wanted), Alert.closed_at.is_(None))
+        .order_by(Alert.opened_at, Alert.id)
+    )
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        keys = ("id", "zone_id", "kind", "severity", "status")
+        found.setdefault(row.serial, []).append(_pick(row, keys))
+    return found

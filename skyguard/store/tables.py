@@ -22,7 +22,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -313,7 +313,7 @@ class Alert(Base):
 
 
 class AlertEvent(Base):
-    """Every change of an alert, in commit order of its id: the SSE stream and webhooks read it."""
+    """Every change of an alert; ids are taken at insert, so they may commit out of order."""
 
     __tablename__ = "alert_events"
     __table_args__ = (Index(None, "alert_id"),)
@@ -343,3 +343,64 @@ class ZoneRevision(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     revision: Mapped[int] = mapped_column(BigInteger)
+
+
+WEBHOOK_EVENTS = (
+    "alert.opened",
+    "alert.updated",
+    "alert.closed",
+    "alert.acknowledged",
+    "alert.resolved",
+)
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "cancelled")
+
+
+class Webhook(Base):
+    """A receiver of alert events: its URL, the event types it wants, its signing secret."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    # a shared secret by design (Standard Webhooks signs with it), so stored as is, never shown
+    secret: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookDelivery(Base):
+    """One alert event owed to one webhook. Migration 0004's trigger on alert_events inserts it
+    in the transaction that wrote the event; senders claim it when due and retry with backoff."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index(None, "webhook_id", "event_id", unique=True),
+        Index(None, "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    webhook_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhooks.id"))
+    event_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("alert_events.id"))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_at: Mapped[datetime] = _now()
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebhookAttempt(Base):
+    """One try at a delivery: when, the receiver's status code or the error, how long it took."""
+
+    __tablename__ = "webhook_attempts"
+    __table_args__ = (Index(None, "delivery_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    delivery_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("webhook_deliveries.id"))
+    attempted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""Alert lifecycle over time and delivery: expiry ticks, the live stream, webhooks."""
