@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,8 @@ from skyguard.ingest.batch import Engine
 from skyguard.settings import Settings
 from skyguard.store.db import Database
 from skyguard.store.zone_index import ZoneIndexCache
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Drone no-fly-zone geofence alerting.
@@ -41,6 +44,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.alert_signal = AlertSignal(
             settings.sqlalchemy_url(), max_reads=settings.stream_max_reads
         )
+        await prebuild_zone_index(app)
         tasks = start_background(app, settings) if settings.run_background_tasks else []
         try:
             yield
@@ -55,6 +59,15 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, keys, zones, drones, telemetry, stream, alerts, webhooks):
         app.include_router(module.router)
     return app
+
+
+async def prebuild_zone_index(app: FastAPI) -> None:
+    """Build the zone index before the first report (or, if the database is down, at it)."""
+    try:
+        async with app.state.db.session() as session:
+            await app.state.engine.zones.current(session)
+    except Exception:  # readiness reports the database; serving must still start
+        log.warning("zone index not built at start: database unavailable", exc_info=True)
 
 
 def start_background(app: FastAPI, settings: Settings) -> list[asyncio.Task[None]]:

@@ -28,7 +28,12 @@ class Database:
     def connect(cls, url: str, *, pool_size: int = 10) -> Database:
         """An engine on `url` (any postgres URL flavour; the psycopg 3 driver is used)."""
         engine = create_async_engine(
-            to_psycopg_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            to_psycopg_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # a 2xx promises the data is on disk, whatever the server's default says
+            connect_args={"options": "-c synchronous_commit=on"},
         )
         return cls(engine, async_sessionmaker(engine, expire_on_commit=False))
 
