@@ -9,7 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StringConstraints
 
 from skyguard.api.deps import OperatorKey, SessionDep, SettingsDep, require
-from skyguard.api.paging import clamp_limit, decode_time_id_cursor, encode_cursor, next_link
+from skyguard.api.paging import (
+    clamp_limit,
+    decode_time_id_cursor,
+    encode_cursor,
+    next_link,
+    split_page,
+)
 from skyguard.errors import InvalidInput
 from skyguard.store import alerts
 from skyguard.store.keys import Caller
@@ -78,8 +84,8 @@ async def list_alerts(
         limit=page_size,
     )
     rows = await alerts.list_alerts(session, query)
-    page = rows[:page_size]
-    last = page[-1][0] if len(rows) > page_size and page else None
+    page, last_row = split_page(rows, page_size)
+    last = last_row[0] if last_row else None
     link = next_link(request, encode_cursor(last.opened_at, last.id) if last else None)
     return {"alerts": [body for _, body in page], "next": link}
 

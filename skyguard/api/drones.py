@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request, Response
 
 from skyguard.api.deps import DroneReaderKey, OperatorKey, SessionDep, SettingsDep
-from skyguard.api.paging import clamp_limit, encode_cursor, next_link
+from skyguard.api.paging import clamp_limit, decode_cursor, encode_cursor, next_link, split_page
 from skyguard.api.schemas.drones import (
     DroneIn,
     DroneList,
@@ -21,7 +19,6 @@ from skyguard.api.schemas.drones import (
     spec_from_body,
 )
 from skyguard.api.zones import parse_bbox
-from skyguard.errors import InvalidInput
 from skyguard.store import alerts, drones, positions
 
 router = APIRouter(prefix="/v1/drones", tags=["drones"])
@@ -81,9 +78,8 @@ async def list_drones(
         limit=page_size,
     )
     rows = await drones.list_drones(session, query)
-    page = rows[:page_size]
-    more = len(rows) > page_size
-    cursor_out = encode_cursor(page[-1][0].serial) if more and page else None
+    page, last = split_page(rows, page_size)
+    cursor_out = encode_cursor(last[0].serial) if last else None
     return {
         "drones": [drones.drone_json(drone, owner) for drone, owner in page],
         "next": next_link(request, cursor_out),
@@ -96,17 +92,8 @@ def _blank_to_none(value: str | None) -> str | None:
 
 
 def decode_serial_cursor(cursor: str | None) -> str | None:
-    """The serial a `next` cursor holds, or InvalidInput."""
-    if cursor is None:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        (serial,) = json.loads(base64.urlsafe_b64decode(padded))
-    except (ValueError, TypeError):
-        raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
-    if not isinstance(serial, str):
-        raise InvalidInput("cursor is not one this API handed out", "query:cursor")
-    return serial
+    """The serial a drones cursor holds, or InvalidInput."""
+    return decode_cursor(cursor, 1)[0] if cursor is not None else None
 
 
 @router.get("/live", summary="The live view: drones seen in the last seconds")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, Field
 
 from skyguard.api.deps import AdminKey, AuditReaderKey, SessionDep, SettingsDep
-from skyguard.api.paging import clamp_limit, next_link
+from skyguard.api.paging import clamp_limit, next_link, split_page
 from skyguard.store import audit
 from skyguard.store.keys import create_key
 from skyguard.store.zones import iso_utc
@@ -56,8 +56,7 @@ async def read_audit(
         after_id=cursor,
         limit=page_size + 1,
     )
-    page = rows[:page_size]
-    more = len(rows) > page_size
+    page, last = split_page(rows, page_size)
     return {
         "entries": [
             {
@@ -73,5 +72,5 @@ async def read_audit(
             }
             for r in page
         ],
-        "next": next_link(request, str(page[-1].id) if more and page else None),
+        "next": next_link(request, str(last.id) if last else None),
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
 
@@ -27,15 +28,37 @@ def encode_cursor(*values: Any) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+T = TypeVar("T")
+
+
+def split_page(rows: Sequence[T], page_size: int) -> tuple[Sequence[T], T | None]:
+    """The page out of limit + 1 rows, and its last row when another page follows."""
+    page = rows[:page_size]
+    return page, (page[-1] if len(rows) > page_size and page else None)
+
+
+def decode_cursor(cursor: str, size: int) -> list[str]:
+    """The `size` strings an encode_cursor cursor holds, or InvalidInput."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded))
+    except (ValueError, TypeError):
+        values = None
+    if not isinstance(values, list) or len(values) != size:
+        raise InvalidInput("cursor is not one this API handed out", "query:cursor")
+    if not all(isinstance(v, str) for v in values):
+        raise InvalidInput("cursor is not one this API handed out", "query:cursor")
+    return values
+
+
 def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
     """A (time, uuid) cursor, or InvalidInput."""
     if cursor is None:
         return None
+    at, ident = decode_cursor(cursor, 2)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        at, ident = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(at), uuid.UUID(ident)
-    except (ValueError, TypeError):
+    except ValueError:
         raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -13,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from skyguard.alerts import webhooks
 from skyguard.alerts.destinations import AllowList
 from skyguard.api.deps import OperatorKey, SessionDep, SettingsDep
-from skyguard.api.paging import clamp_limit, encode_cursor, next_link
+from skyguard.api.paging import clamp_limit, decode_cursor, encode_cursor, next_link, split_page
 from skyguard.errors import InvalidInput
 from skyguard.store import webhooks as store
 
@@ -105,9 +103,8 @@ async def list_deliveries(
         before_event_id=_decode_event_cursor(cursor),
         limit=page_size + 1,
     )
-    page = rows[:page_size]
-    more = len(rows) > page_size
-    link = next_link(request, encode_cursor(page[-1][0].event_id) if more else None)
+    page, last = split_page(rows, page_size)
+    link = next_link(request, encode_cursor(last[0].event_id) if last else None)
     return {
         "webhook_id": str(webhook_id),
         "deliveries": [store.delivery_json(d, e, a) for d, e, a in page],
@@ -116,11 +113,11 @@ async def list_deliveries(
 
 
 def _decode_event_cursor(cursor: str | None) -> int | None:
+    """The event id a deliveries cursor holds, or InvalidInput."""
     if cursor is None:
         return None
+    (event_id,) = decode_cursor(cursor, 1)
     try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        (event_id,) = json.loads(base64.urlsafe_b64decode(padded))
         return int(event_id)
-    except (ValueError, TypeError):
+    except ValueError:
         raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None

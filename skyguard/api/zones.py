@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from skyguard.api.deps import OperatorKey, SessionDep, SettingsDep, ZoneReaderKey
-from skyguard.api.paging import clamp_limit, decode_time_id_cursor, encode_cursor, next_link
+from skyguard.api.paging import (
+    clamp_limit,
+    decode_time_id_cursor,
+    encode_cursor,
+    next_link,
+    split_page,
+)
 from skyguard.api.schemas.zones import (
     Category,
     ExemptionIn,
@@ -86,10 +92,8 @@ async def list_zones(
         limit=page_size,
     )
     rows = await zones.list_zones(session, query)
-    page = rows[:page_size]
-    more = len(rows) > page_size
-    last = page[-1] if page else None
-    link = next_link(request, encode_cursor(last.created_at, last.id) if more and last else None)
+    page, last = split_page(rows, page_size)
+    link = next_link(request, encode_cursor(last.created_at, last.id) if last else None)
     return {
         "type": "FeatureCollection",
         "features": [zones.feature_of(r) for r in page],
