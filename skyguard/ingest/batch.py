@@ -76,6 +76,7 @@ async def ingest(
     if not unique:
         return result
     reports = [r for _, r in unique]
+    await positions.ensure_partitions(session, reports)
     first_seen: dict[str, datetime] = {}
     for report in reports:
         if report.serial not in first_seen or report.time < first_seen[report.serial]:

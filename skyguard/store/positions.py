@@ -29,6 +29,10 @@ INSERT_POSITIONS = text(f"""
     RETURNING serial, time
 """)  # noqa: S608 - column names are constants, values are bound
 
+ENSURE_PARTITIONS = text(
+    "SELECT skyguard_ensure_position_partitions(CAST(:days AS timestamptz[]))"
+)  # the function (migration 0005) makes a missing day's partition; a present one costs a lookup
+
 UPSERT_LATEST = text("""
     INSERT INTO drone_latest AS d
         (serial, time, lon, lat, geom, alt_m, height_m, speed_mps, heading_deg, source)
@@ -49,6 +53,14 @@ UPSERT_LATEST = text("""
 
 def _columns(reports: Sequence[Report], names: Sequence[str]) -> dict[str, list[Any]]:
     return {name: [getattr(r, name) for r in reports] for name in names}
+
+
+async def ensure_partitions(session: AsyncSession, reports: Sequence[Report]) -> None:
+    """Make the day partitions these reports need. Call it first in a transaction: a worker that
+    waits here for another's new partition then holds no row lock that one could be waiting for."""
+    days = sorted({r.time.replace(hour=0, minute=0, second=0, microsecond=0) for r in reports})
+    if days:
+        await session.execute(ENSURE_PARTITIONS, {"days": days})
 
 
 async def insert_positions(

@@ -201,12 +201,16 @@ class Drone(Base):
 
 
 class Position(Base):
-    """One position report as received; (serial, time) is unique, so a duplicate is stored once."""
+    """One position report as received; (serial, time) is unique, so a duplicate is stored once.
+
+    Partitioned by report time, one partition per UTC day (store/partitions.py makes them and
+    drops those past the retention)."""
 
     __tablename__ = "positions"
     __table_args__ = (
         Index(None, "geom", postgresql_using="gist"),
         Index(None, "time"),
+        {"postgresql_partition_by": "RANGE (time)"},
     )
 
     serial: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -285,10 +289,12 @@ class Alert(Base):
         Index(None, "zone_id", "opened_at"),
         Index(None, "serial", "opened_at"),
         Index(None, "opened_at"),
+        Index(None, "flight_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"))
+    flight_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("flights.id"))
     zone_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("zones.id"))
     zone_version: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(Text)
@@ -323,6 +329,75 @@ class AlertEvent(Base):
     type: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = _now()
     body: Mapped[dict[str, Any]] = mapped_column()
+
+
+LAUNCH_METHODS = ("ground_start", "operator_location", "estimated")
+
+
+class Flight(Base):
+    """A run of one drone's reports with no gap over SKYGUARD_FLIGHT_GAP_S, summed up as it grows.
+
+    At most one flight per drone is open (closed_at null); `evidence` is the launch-point
+    estimator's bounded memory of the flight, rewritten with every batch."""
+
+    __tablename__ = "flights"
+    __table_args__ = (
+        CheckConstraint(_in("launch_method", LAUNCH_METHODS), name="launch_method"),
+        Index(None, "serial", "started_at"),
+        Index(None, "started_at"),
+        Index(None, "launch_geom", postgresql_using="gist"),
+        Index(
+            "uq_flights_one_open_per_drone",
+            "serial",
+            unique=True,
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    report_count: Mapped[int] = mapped_column(Integer)
+    distance_m: Mapped[float] = mapped_column(Float)
+    max_height_m: Mapped[float | None] = mapped_column(Float)
+    max_alt_m: Mapped[float | None] = mapped_column(Float)
+    first_lon: Mapped[float] = mapped_column(Float)
+    first_lat: Mapped[float] = mapped_column(Float)
+    last_lon: Mapped[float] = mapped_column(Float)
+    last_lat: Mapped[float] = mapped_column(Float)
+    last_alt_m: Mapped[float | None] = mapped_column(Float)
+    launch_lon: Mapped[float] = mapped_column(Float)
+    launch_lat: Mapped[float] = mapped_column(Float)
+    launch_radius_m: Mapped[float] = mapped_column(Float)
+    launch_method: Mapped[str] = mapped_column(Text)
+    launch_confidence: Mapped[float] = mapped_column(Float)
+    launch_basis: Mapped[str] = mapped_column(Text)
+    launch_ground_alt_m: Mapped[float | None] = mapped_column(Float)
+    launch_geom: Mapped[Any] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    landing_lon: Mapped[float | None] = mapped_column(Float)
+    landing_lat: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = _now()
+
+
+class District(Base):
+    """An administrative area statistics are counted by (a borough, a police district)."""
+
+    __tablename__ = "districts"
+    __table_args__ = (Index(None, "geom", postgresql_using="gist"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    code: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+    created_at: Mapped[datetime] = _now()
 
 
 class DroneEngineState(Base):
