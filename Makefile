@@ -44,6 +44,9 @@ types:
 pytest:
 	$(BIN)/pytest -q -p no:cacheprovider
 
+eval: install
+	$(BIN)/python -m skyguard.tracks.evaluation
+
 clean:
 	-$(BIN)/skyguard db stop
 	rm -rf $(VENV) .skyguard

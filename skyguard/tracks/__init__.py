@@ -1,0 +1,1 @@
+"""Flights, launch points and track history: what a drone did, and where its pilot stood."""
