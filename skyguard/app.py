@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -13,11 +14,23 @@ from skyguard import __version__
 from skyguard.alerts.delivery import deliver_forever
 from skyguard.alerts.expiry import expire_forever
 from skyguard.alerts.stream import AlertSignal
-from skyguard.api import alerts, drones, health, keys, problems, stream, telemetry, webhooks, zones
+from skyguard.api import (
+    alerts,
+    drones,
+    health,
+    keys,
+    problems,
+    stream,
+    telemetry,
+    tracks,
+    webhooks,
+    zones,
+)
 from skyguard.api.limits import BodyLimit
 from skyguard.ingest.batch import Engine
 from skyguard.settings import Settings
 from skyguard.store.db import Database
+from skyguard.store.partitions import retain_forever
 from skyguard.store.zone_index import ZoneIndexCache
 
 log = logging.getLogger(__name__)
@@ -40,7 +53,9 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
-        app.state.engine = Engine(ZoneIndexCache(), settings.engine_config())
+        app.state.engine = Engine(
+            ZoneIndexCache(), settings.engine_config(), timedelta(seconds=settings.flight_gap_s)
+        )
         app.state.alert_signal = AlertSignal(
             settings.sqlalchemy_url(), max_reads=settings.stream_max_reads
         )
@@ -56,7 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, keys, zones, drones, telemetry, stream, alerts, webhooks):
+    for module in (health, keys, zones, drones, tracks, telemetry, stream, alerts, webhooks):
         app.include_router(module.router)
     return app
 
@@ -71,9 +86,19 @@ async def prebuild_zone_index(app: FastAPI) -> None:
 
 
 def start_background(app: FastAPI, settings: Settings) -> list[asyncio.Task[None]]:
-    """This worker's background work: the alert LISTEN connection, expiry ticks, webhooks."""
+    """This worker's background work: the alert LISTEN connection, expiry ticks, webhooks and,
+    with SKYGUARD_RETENTION_DAYS set, dropping old reports."""
     state = app.state
+    retention = []
+    if settings.retention_days is not None:
+        days = timedelta(days=settings.retention_days)
+        retention.append(
+            asyncio.create_task(
+                retain_forever(state.db, days, settings.retention_interval_s), name="retention"
+            )
+        )
     return [
+        *retention,
         asyncio.create_task(state.alert_signal.listen(), name="alert-listen"),
         asyncio.create_task(
             expire_forever(state.db, state.engine, settings.expiry_interval_s), name="alert-expiry"

@@ -1,4 +1,4 @@
-"""The `skyguard` command: serve, migrate, keys, fixtures, db."""
+"""The `skyguard` command: serve, migrate, keys, fixtures, retention, db."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,29 @@ def cmd_fixtures_load(args: argparse.Namespace, settings: Settings) -> None:
     print("fixtures loaded: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
 
 
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> None:
+    """Drop the days of reports older than the retention."""
+    from skyguard.store.partitions import apply_retention
+
+    days = args.days if args.days is not None else settings.retention_days
+    if days is None:
+        print("no retention: set SKYGUARD_RETENTION_DAYS or pass --days")
+        return
+
+    async def work(url: str) -> list[str]:
+        db = Database.connect(url, pool_size=1)
+        try:
+            return await apply_retention(db, timedelta(days=days), datetime.now(UTC))
+        finally:
+            await db.dispose()
+
+    with database(settings) as url:
+        dropped = asyncio.run(work(url))
+    print(
+        f"dropped {len(dropped)} day(s) of reports" + (f": {', '.join(dropped)}" if dropped else "")
+    )
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> None:
     """Start, stop or show the embedded cluster."""
     cluster = EmbeddedPostgres(settings.data_dir)
@@ -200,6 +224,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--file", default=str(DEMO), help=f"fixture file (default {DEMO})")
     load.set_defaults(func=cmd_fixtures_load)
+
+    retention = sub.add_parser(
+        "retention",
+        help="drop stored reports older than the retention, a whole UTC day at a time",
+        epilog=EPILOG,
+    )
+    retention.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help="keep this many days (default SKYGUARD_RETENTION_DAYS)",
+    )
+    retention.set_defaults(func=cmd_retention)
 
     db = sub.add_parser("db", help="control the embedded PostgreSQL + PostGIS cluster")
     db.add_argument("action", choices=["start", "stop", "status"])

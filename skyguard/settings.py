@@ -42,6 +42,20 @@ class Settings(BaseSettings):
     silence_timeout_s: float = Field(
         default=60.0, description="No report for this long closes alerts as lost_contact."
     )
+    flight_gap_s: float = Field(
+        default=120.0, gt=0, description="A gap between reports longer than this ends a flight."
+    )
+    retention_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Drop stored reports (whole days) older than this; unset keeps them all.",
+    )
+    retention_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often old report partitions are looked for."
+    )
+    track_max_points: int = Field(
+        default=200_000, ge=1, description="Most reports one track export reads."
+    )
     live_window_s: float = Field(
         default=60.0, description="The live view shows drones seen this recently."
     )

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.fleet import expire_all
 from skyguard.ingest.batch import Engine
-from skyguard.store import alerts, engine_state
+from skyguard.store import alerts, engine_state, flights
 from skyguard.store.db import Database
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Expired:
     ran: bool
     drones: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    flights_closed: int = 0
 
 
 async def expire_once(database: Database, engine: Engine, now: datetime) -> Expired:
@@ -55,6 +56,14 @@ async def expire_once(database: Database, engine: Engine, now: datetime) -> Expi
 
 async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     """Apply the passing of time up to `now` to every drone it can change (the caller commits)."""
+    expired = await _expire_alerts(session, engine, now)
+    # last, so the tick waits for no lock while it holds flight rows (ingest takes engine rows
+    # first, then flights; flights a batch holds are skipped)
+    closed = await flights.close_silent(session, now, engine.flight_gap)
+    return Expired(ran=True, drones=expired.drones, alerts=expired.alerts, flights_closed=closed)
+
+
+async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     since = now - engine.config.silence_timeout
     serials = list((await session.scalars(CANDIDATES, {"since": since})).all())
     if not serials:

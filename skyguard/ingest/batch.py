@@ -12,7 +12,7 @@ from skyguard.geofence.episodes import EngineConfig
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
 from skyguard.ingest.validate import Rejection, validate_batch
-from skyguard.store import alerts, drones, engine_state, positions
+from skyguard.store import alerts, drones, engine_state, flights, positions
 from skyguard.store.zone_index import ZoneIndexCache
 
 
@@ -22,6 +22,7 @@ class Engine:
 
     zones: ZoneIndexCache
     config: EngineConfig
+    flight_gap: timedelta = timedelta(seconds=120)
 
 
 @dataclass
@@ -95,12 +96,15 @@ async def ingest(
 async def evaluate(
     session: AsyncSession, reports: list[Report], engine: Engine
 ) -> list[dict[str, Any]]:
-    """Run the engine on new reports under per-drone row locks; persist transitions as alerts."""
+    """Under per-drone row locks, move flights on and run the engine on new reports; persist
+    transitions as alerts, each carrying its flight."""
     if not reports:
         return []
     index = await engine.zones.current(session)
     states = await engine_state.lock_states(session, [r.serial for r in reports])
+    after = {serial: state.last_time for serial, state in states.items()}
+    flight_ids = await flights.follow_reports(session, reports, engine.flight_gap, after)
     outcomes = advance_all(states, reports, index, engine.config)
     transitions = [t for outcome in outcomes.values() for t in outcome.transitions]
     await engine_state.save_states(session, {s: o.state for s, o in outcomes.items()})
-    return await alerts.apply_transitions(session, transitions)
+    return await alerts.apply_transitions(session, transitions, flight_ids)

@@ -4,7 +4,7 @@ listing, acknowledging and resolving them; who is inside a zone now."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,19 +17,24 @@ from skyguard.errors import Conflict, NotFound
 from skyguard.geofence.episodes import Transition
 from skyguard.store import audit
 from skyguard.store.drones import drone_body, drone_json
+from skyguard.store.flights import launch_json, launch_points
 from skyguard.store.keys import Caller
-from skyguard.store.tables import Alert, AlertEvent, Drone, DroneLatest, Owner
+from skyguard.store.tables import Alert, AlertEvent, Drone, DroneLatest, Flight, Owner
 from skyguard.store.zones import iso_utc, load_zone
 
 EVENT_TYPES = {"open": "alert.opened", "update": "alert.updated", "close": "alert.closed"}
 NOTIFY = text("SELECT pg_notify('skyguard_alerts', '')")
 
 
-def alert_json(row: Alert, drone: dict[str, Any] | None) -> dict[str, Any]:
-    """The alert as the API, the stream and webhooks show it."""
+def alert_json(
+    row: Alert, drone: dict[str, Any] | None, launch: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The alert as the API, the stream and webhooks show it, with its flight's launch point."""
     return {
         "id": str(row.id),
         "serial": row.serial,
+        "flight_id": str(row.flight_id) if row.flight_id is not None else None,
+        "launch_point": launch,
         "zone_id": str(row.zone_id),
         "zone_version": row.zone_version,
         "kind": row.kind,
@@ -60,10 +65,11 @@ def _drone_summary(drone: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: drone.get(k) for k in keys}
 
 
-async def _open_alert(session: AsyncSession, t: Transition) -> Alert:
+async def _open_alert(session: AsyncSession, t: Transition, flight_id: uuid.UUID | None) -> Alert:
     row = Alert(
         id=uuid.uuid4(),
         serial=t.serial,
+        flight_id=flight_id,
         zone_id=t.zone_id,
         zone_version=t.zone_version,
         kind=t.alert_kind,
@@ -115,31 +121,47 @@ def _follow(row: Alert, t: Transition) -> None:
 
 
 async def apply_transitions(
-    session: AsyncSession, transitions: Sequence[Transition]
+    session: AsyncSession,
+    transitions: Sequence[Transition],
+    flight_ids: Mapping[str, uuid.UUID] | None = None,
 ) -> list[dict[str, Any]]:
     """Persist transitions in order as alert rows and events; the alerts touched, as JSON.
 
     One row per episode: the partial unique index on open alerts makes a second open for the
-    same (drone, zone, kind) fail loudly rather than double an alert.
+    same (drone, zone, kind) fail loudly rather than double an alert. An alert opens in the
+    drone's current flight (`flight_ids`) and shows that flight's launch point as it is now.
     """
     if not transitions:
         return []
+    flight_ids = flight_ids or {}
     serials = {t.serial for t in transitions}
     drones = {s: await drone_body(session, s) for s in sorted(serials)}
+    launches = await launch_points(session, list(flight_ids.values()))
     touched: dict[uuid.UUID, Alert] = {}
     for t in transitions:
-        row = await _open_alert(session, t) if t.kind == "open" else await _find_open(session, t)
+        if t.kind == "open":
+            row: Alert | None = await _open_alert(session, t, flight_ids.get(t.serial))
+        else:
+            row = await _find_open(session, t)
         if row is None:
             continue  # an update or close for an alert we never opened (state lost): skip
         if t.kind != "open":
             _follow(row, t)
         await session.flush()
         touched[row.id] = row
-        body = alert_json(row, drones[row.serial])
+        if row.flight_id is not None and row.flight_id not in launches:
+            launches.update(await launch_points(session, [row.flight_id]))
+        body = alert_json(row, drones[row.serial], _launch_of(row, launches))
         session.add(AlertEvent(alert_id=row.id, type=EVENT_TYPES[t.kind], body=body))
     await session.flush()
     await session.execute(NOTIFY)
-    return [alert_json(row, drones[row.serial]) for row in touched.values()]
+    return [
+        alert_json(row, drones[row.serial], _launch_of(row, launches)) for row in touched.values()
+    ]
+
+
+def _launch_of(row: Alert, launches: Mapping[uuid.UUID, dict[str, Any]]) -> dict[str, Any] | None:
+    return launches.get(row.flight_id) if row.flight_id is not None else None
 
 
 @dataclass(frozen=True)
@@ -156,11 +178,12 @@ class AlertQuery:
     limit: int = 100
 
 
-def _with_drone() -> Select[Alert, Drone, Owner]:
+def _with_drone() -> Select[Alert, Drone, Owner, Flight]:
     return (
-        select(Alert, Drone, Owner)
+        select(Alert, Drone, Owner, Flight)
         .join(Drone, Drone.serial == Alert.serial)
         .outerjoin(Owner, Owner.id == Drone.owner_id)
+        .outerjoin(Flight, Flight.id == Alert.flight_id)
         .execution_options(populate_existing=True)
     )
 
@@ -195,55 +218,67 @@ async def list_alerts(
         .limit(query.limit + 1)
     )
     rows = await session.execute(statement)
-    return [(alert, alert_json(alert, drone_json(drone, owner))) for alert, drone, owner in rows]
+    return [
+        (alert, alert_json(alert, drone_json(drone, owner), _flight_launch(flight)))
+        for alert, drone, owner, flight in rows
+    ]
+
+
+def _flight_launch(flight: Flight | None) -> dict[str, Any] | None:
+    return launch_json(flight) if flight is not None else None
+
+
+# What an alert is shown with besides its row: its drone, its flight's launch point.
+Shown = tuple[dict[str, Any], dict[str, Any] | None]
 
 
 async def _load(
     session: AsyncSession, alert_id: uuid.UUID, *, for_update: bool = False
-) -> tuple[Alert, dict[str, Any]]:
+) -> tuple[Alert, Shown]:
     statement = _with_drone().where(Alert.id == alert_id)
     if for_update:
         statement = statement.with_for_update(of=Alert)
     row = (await session.execute(statement)).first()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
-    return row[0], drone_json(row[1], row[2])
+    return row[0], (drone_json(row[1], row[2]), _flight_launch(row[3]))
 
 
 async def alert_body(session: AsyncSession, alert_id: uuid.UUID) -> dict[str, Any]:
     """The alert as JSON, or NotFound."""
-    return alert_json(*await _load(session, alert_id))
+    row, shown = await _load(session, alert_id)
+    return alert_json(row, *shown)
 
 
 async def acknowledge(
     session: AsyncSession, caller: Caller, alert_id: uuid.UUID, note: str | None
 ) -> dict[str, Any]:
     """Acknowledge an alert (a closed one stays closed); Conflict if resolved or acknowledged."""
-    row, drone = await _load(session, alert_id, for_update=True)
+    row, shown = await _load(session, alert_id, for_update=True)
     if row.resolved_at is not None:
         raise Conflict(f"alert {alert_id} is resolved: there is nothing left to acknowledge")
     if row.acknowledged_at is not None:
         raise Conflict(f"alert {alert_id} was already acknowledged by {row.acknowledged_by!r}")
-    before = alert_json(row, drone)
+    before = alert_json(row, *shown)
     row.acknowledged_at = datetime.now(UTC)
     row.acknowledged_by = caller.name
     if row.status == "open":
         row.status = "acknowledged"
-    return await _record_change(session, caller, row, drone, before, "acknowledge", note)
+    return await _record_change(session, caller, row, shown, before, "acknowledge", note)
 
 
 async def resolve(
     session: AsyncSession, caller: Caller, alert_id: uuid.UUID, note: str | None
 ) -> dict[str, Any]:
     """Resolve an alert, open or closed; Conflict if it already is."""
-    row, drone = await _load(session, alert_id, for_update=True)
+    row, shown = await _load(session, alert_id, for_update=True)
     if row.resolved_at is not None:
         raise Conflict(f"alert {alert_id} was already resolved by {row.resolved_by!r}")
-    before = alert_json(row, drone)
+    before = alert_json(row, *shown)
     row.resolved_at = datetime.now(UTC)
     row.resolved_by = caller.name
     row.status = "resolved"
-    return await _record_change(session, caller, row, drone, before, "resolve", note)
+    return await _record_change(session, caller, row, shown, before, "resolve", note)
 
 
 CHANGE_EVENTS = {"acknowledge": "alert.acknowledged", "resolve": "alert.resolved"}
@@ -253,7 +288,7 @@ async def _record_change(
     session: AsyncSession,
     caller: Caller,
     row: Alert,
-    drone: dict[str, Any],
+    shown: Shown,
     before: dict[str, Any],
     action: str,
     note: str | None,
@@ -262,7 +297,7 @@ async def _record_change(
     if note is not None:
         row.note = note
     await session.flush()
-    after = alert_json(row, drone)
+    after = alert_json(row, *shown)
     await audit.record(session, caller, action, "alert", str(row.id), before=before, after=after)
     session.add(AlertEvent(alert_id=row.id, type=CHANGE_EVENTS[action], body=after))
     await session.flush()
@@ -320,3 +355,12 @@ async def open_alerts_by_serial(
         keys = ("id", "zone_id", "kind", "severity", "status")
         found.setdefault(row.serial, []).append(_pick(row, keys))
     return found
+
+
+async def alerts_of_flight(session: AsyncSession, flight_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The alerts opened during a flight, oldest first."""
+    statement = _with_drone().where(Alert.flight_id == flight_id).order_by(Alert.opened_at)
+    return [
+        alert_json(alert, drone_json(drone, owner), _flight_launch(flight))
+        for alert, drone, owner, flight in await session.execute(statement)
+    ]

@@ -112,3 +112,27 @@ async def live_positions(
         LIVE, {"since": since, "west": west, "south": south, "east": east, "north": north}
     )
     return [dict(row._mapping) for row in rows]
+
+
+TRACK = text(f"""
+    SELECT serial, time, lon, lat, source, {", ".join(COLUMNS)}
+    FROM positions
+    WHERE serial = :serial
+      AND (CAST(:since AS timestamptz) IS NULL OR time >= :since)
+      AND (CAST(:until AS timestamptz) IS NULL OR time < :until)
+    ORDER BY time
+    LIMIT :limit
+""")  # noqa: S608 - column names are constants, values are bound
+
+
+async def track_reports(
+    session: AsyncSession,
+    serial: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[Report]:
+    """A drone's stored reports in [since, until) in time order, at most `limit` of them."""
+    params = {"serial": serial, "since": since, "until": until, "limit": limit}
+    rows = await session.execute(TRACK, params)
+    return [Report(**row._mapping) for row in rows]
