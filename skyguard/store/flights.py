@@ -119,9 +119,11 @@ async def follow_reports(
             _write(row, flight)
             if row is not held:
                 session.add(row)
-            await session.flush()  # in order: a flight is closed before the next one opens
             if not flight.is_closed:
                 current[serial] = flight.id
+    # one flush: the ORM emits a table's UPDATEs before its INSERTs, so a drone's open flight is
+    # closed before its next one opens (one open flight per drone is a unique index)
+    await session.flush()
     return current
 
 

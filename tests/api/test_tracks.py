@@ -66,6 +66,14 @@ async def test_a_gap_longer_than_the_setting_splits_flights(client, headers):
     assert first["landing_point"] is None  # it ended in the air, 60 m up
 
 
+async def test_one_batch_with_gaps_closes_the_open_flight_and_opens_new_ones(client, headers):
+    await post(client, headers, outbound(0, 10))
+    await post(client, headers, outbound(400, 10) + outbound(800, 10) + outbound(1200, 10))
+    body = (await get(client, headers, "/v1/drones/TRK-1/flights")).json()
+    assert [f["in_progress"] for f in body["flights"]] == [True, False, False, False]
+    assert [f["report_count"] for f in body["flights"]] == [10, 10, 10, 10]
+
+
 async def test_flights_page_and_filter_by_time(client, headers):
     for k in range(3):
         await post(client, headers, outbound(k * 400, 10))
