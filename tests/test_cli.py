@@ -24,6 +24,7 @@ COMMANDS = [
     ["keys", "create"],
     ["fixtures"],
     ["fixtures", "load"],
+    ["retention"],
     ["db"],
 ]
 
@@ -40,6 +41,23 @@ def test_keys_create_refuses_unknown_role(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["keys", "create", "--role", "pilot", "--name", "x"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_retention_drops_days_past_it(database_url, monkeypatch, capsys):
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # a committed partition for a day long gone
+        conn.execute(
+            text("SELECT skyguard_ensure_position_partitions(ARRAY[now() - interval '400 days'])")
+        )
+    monkeypatch.setenv("SKYGUARD_DATABASE_URL", database_url)
+    assert main(["retention", "--days", "365"]) == 0
+    found = re.search(r"dropped 1 day\(s\) of reports: (positions_\d{8})", capsys.readouterr().out)
+    assert found
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT to_regclass(:name)"), {"name": found.group(1)}) is None
+    engine.dispose()
 
 
 def free_port() -> int:
