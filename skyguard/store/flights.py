@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from geoalchemy2 import WKTElement
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.errors import InvalidInput, NotFound
@@ -74,7 +73,8 @@ def _write(row: Flight, flight: FlightTrack) -> None:
     row.launch_radius_m, row.launch_method = launch.radius_m, launch.method
     row.launch_confidence, row.launch_basis = launch.confidence, launch.basis
     row.launch_ground_alt_m = launch.ground_alt_m
-    row.launch_geom = WKTElement(f"POINT({launch.lon!r} {launch.lat!r})", srid=4326)
+    # a SQL expression, not a WKTElement: geoalchemy2 parses WKT in Python, per row
+    row.launch_geom = func.ST_SetSRID(func.ST_MakePoint(launch.lon, launch.lat), 4326)
     row.landing_lon, row.landing_lat = flight.landing or (None, None)
     row.evidence = {
         "launch": flight.evidence.to_json(),
