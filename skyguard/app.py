@@ -16,10 +16,13 @@ from skyguard.alerts.expiry import expire_forever
 from skyguard.alerts.stream import AlertSignal
 from skyguard.api import (
     alerts,
+    districts,
     drones,
     health,
+    history,
     keys,
     problems,
+    stats,
     stream,
     telemetry,
     tracks,
@@ -71,7 +74,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for module in (health, keys, zones, drones, tracks, telemetry, stream, alerts, webhooks):
+    routers = (health, keys, zones, drones, tracks, history, districts, stats, telemetry, stream)
+    for module in (*routers, alerts, webhooks):
         app.include_router(module.router)
     return app
 

@@ -9,11 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.api.schemas.districts import DistrictFeatureIn
+from skyguard.api.schemas.districts import spec_from_feature as district_spec
 from skyguard.api.schemas.drones import DroneIn, spec_from_body
 from skyguard.api.schemas.zones import ExemptionIn, ZoneFeatureIn, spec_from_feature
-from skyguard.store import drones, exemptions, zones
+from skyguard.store import districts, drones, exemptions, zones
 from skyguard.store.keys import Caller
-from skyguard.store.tables import Drone, Zone
+from skyguard.store.tables import District, Drone, Zone
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo.json"
 FIXTURES = Caller(key_id=None, name="fixtures", role="admin")
@@ -26,7 +28,7 @@ def read_fixtures(path: Path = DEMO) -> dict[str, Any]:
 
 
 async def load_fixtures(session: AsyncSession, data: dict[str, Any]) -> dict[str, int]:
-    """Create what the fixtures hold and is not there yet (zones by name, drones by serial)."""
+    """Create what the fixtures hold and is not there yet (by name; drones by serial)."""
     counts = {"zones": 0, "exemptions": 0, "drones": 0}
     existing = set((await session.scalars(select(Zone.name))).all())
     zone_ids: dict[str, Any] = {}
@@ -50,4 +52,18 @@ async def load_fixtures(session: AsyncSession, data: dict[str, Any]) -> dict[str
             continue
         await drones.register_drone(session, FIXTURES, spec_from_body(DroneIn.model_validate(raw)))
         counts["drones"] += 1
+    counts["districts"] = await _load_districts(session, data.get("districts", []))
     return counts
+
+
+async def _load_districts(session: AsyncSession, raws: list[Any]) -> int:
+    """Create the districts not there yet (by name), as POST /v1/districts would."""
+    existing = set((await session.scalars(select(District.name))).all())
+    created = 0
+    for raw in raws:
+        feature = DistrictFeatureIn.model_validate(raw)
+        if feature.properties.name in existing:
+            continue
+        await districts.create_district(session, FIXTURES, district_spec(feature, 100_000))
+        created += 1
+    return created

@@ -61,7 +61,7 @@ def require(*roles: str) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
 
 AdminKey = Annotated[Caller, Depends(require())]
 OperatorKey = Annotated[Caller, Depends(require("operator"))]
-ZoneReaderKey = Annotated[Caller, Depends(require("operator", "reviewer"))]
+ReaderKey = Annotated[Caller, Depends(require("operator", "reviewer"))]  # zones, history, stats
 DroneReaderKey = Annotated[Caller, Depends(require("operator", "integrator", "reviewer"))]
 TelemetryKey = Annotated[Caller, Depends(require("integrator"))]
 AuditReaderKey = Annotated[Caller, Depends(require("reviewer"))]

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AwareDatetime
 
-from skyguard.api.deps import SessionDep, SettingsDep, ZoneReaderKey
+from skyguard.api.deps import ReaderKey, SessionDep, SettingsDep
 from skyguard.api.paging import (
     clamp_limit,
     decode_time_id_cursor,
@@ -43,7 +43,7 @@ def check_window(since: datetime | None, until: datetime | None) -> None:
 )
 async def get_track(
     serial: str,
-    caller: ZoneReaderKey,
+    caller: ReaderKey,
     session: SessionDep,
     settings: SettingsDep,
     since: Since = None,
@@ -98,7 +98,7 @@ async def get_track(
 async def list_flights(
     request: Request,
     serial: str,
-    caller: ZoneReaderKey,
+    caller: ReaderKey,
     session: SessionDep,
     settings: SettingsDep,
     since: Since = None,
@@ -126,7 +126,7 @@ async def list_flights(
 
 @router.get("/v1/flights/{flight_id}", summary="One flight, with the alerts it raised")
 async def get_flight(
-    flight_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
+    flight_id: uuid.UUID, caller: ReaderKey, session: SessionDep
 ) -> dict[str, Any]:
     """The flight's summary and launch point (`method`: ground_start, operator_location or
     estimated, `basis` says from what; the truth lies within `radius_m` in at least 80% of

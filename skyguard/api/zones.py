@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
-from skyguard.api.deps import OperatorKey, SessionDep, SettingsDep, ZoneReaderKey
+from skyguard.api.deps import OperatorKey, ReaderKey, SessionDep, SettingsDep
 from skyguard.api.paging import (
     clamp_limit,
     decode_time_id_cursor,
@@ -67,7 +67,7 @@ async def create_zone(
 @router.get("", summary="List zones as a FeatureCollection")
 async def list_zones(
     request: Request,
-    caller: ZoneReaderKey,
+    caller: ReaderKey,
     session: SessionDep,
     settings: SettingsDep,
     bbox: Annotated[
@@ -103,9 +103,7 @@ async def list_zones(
 
 
 @router.get("/{zone_id}", summary="One zone")
-async def get_zone(
-    zone_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
-) -> dict[str, Any]:
+async def get_zone(zone_id: uuid.UUID, caller: ReaderKey, session: SessionDep) -> dict[str, Any]:
     """The zone's current version; archived zones stay readable."""
     return zones.feature_of(await zones.load_zone(session, zone_id))
 
@@ -147,7 +145,7 @@ async def delete_zone(
 
 @router.get("/{zone_id}/versions", summary="Every version of a zone")
 async def list_versions(
-    zone_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
+    zone_id: uuid.UUID, caller: ReaderKey, session: SessionDep
 ) -> dict[str, Any]:
     """All versions, oldest first, each the Feature then in force with `recorded_at`."""
     return {"zone_id": str(zone_id), "versions": await zones.zone_versions(session, zone_id)}
@@ -169,7 +167,7 @@ async def grant_exemption(
 
 @router.get("/{zone_id}/exemptions", summary="List a zone's exemptions")
 async def list_exemptions(
-    zone_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
+    zone_id: uuid.UUID, caller: ReaderKey, session: SessionDep
 ) -> dict[str, Any]:
     """Every exemption of the zone, revoked ones included (with `revoked_at`)."""
     rows = await exemptions.list_exemptions(session, zone_id)
@@ -186,7 +184,7 @@ async def revoke_exemption(
 
 @router.get("/{zone_id}/occupancy", summary="Drones inside a zone now")
 async def zone_occupancy(
-    zone_id: uuid.UUID, caller: ZoneReaderKey, session: SessionDep
+    zone_id: uuid.UUID, caller: ReaderKey, session: SessionDep
 ) -> dict[str, Any]:
     """Drones with an unclosed breach alert here: registration, owner, latest position."""
     return {"zone_id": str(zone_id), "drones": await alerts.zone_occupancy(session, zone_id)}
