@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install system lint types pytest bench eval clean
+.PHONY: run test install system lint types pytest bench bench-history eval clean
 
 run: install
 	$(BIN)/skyguard serve --bootstrap
@@ -46,6 +46,10 @@ pytest:
 
 eval: install
 	$(BIN)/python -m skyguard.tracks.evaluation
+
+# issue 4: the reviewer queries timed at 10 million stored reports (about 10 minutes on 2 cores)
+bench-history: install
+	$(BIN)/python -m skyguard.bench.history
 
 clean:
 	-$(BIN)/skyguard db stop

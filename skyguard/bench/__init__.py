@@ -1,0 +1,1 @@
+"""Benchmarks that measure skyguard against a realistic database."""
