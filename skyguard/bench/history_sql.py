@@ -130,14 +130,17 @@ SELECT skyguard_ensure_position_partitions(ARRAY(
 
 POSITIONS = text(f"""
 INSERT INTO positions (serial, time, lon, lat, geom, alt_m, height_m, speed_mps, heading_deg,
-                       vspeed_mps, accuracy_m, source, received_at)
+                       vspeed_mps, accuracy_m, source, received_at, segment)
 SELECT p.serial, p.started_at + make_interval(secs => s), t.lon, t.lat,
        ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), p.ground_m + t.height_m, t.height_m,
        p.speed_mps, t.heading_deg, t.vspeed_mps, 2 + abs(hashint4(p.f + s)) % 30 / 10.0, 'bench',
-       p.started_at + make_interval(secs => s + 1)
+       p.started_at + make_interval(secs => s + 1),
+       CASE WHEN s > 0 THEN ST_SetSRID(ST_MakeLine(ST_MakePoint(u.lon, u.lat),
+                                                   ST_MakePoint(t.lon, t.lat)), 4326) END
 FROM bench_plan p
 CROSS JOIN LATERAL generate_series(0, p.n - 1) AS s
 {track_point("s", "t")}
+{track_point("s - 1", "u")}
 WHERE p.started_at >= :chunk_start AND p.started_at < :chunk_end
 ORDER BY 2, 1
 """)  # noqa: S608 - the lateral is a constant fragment

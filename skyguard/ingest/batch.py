@@ -83,7 +83,12 @@ async def ingest(
         if report.serial not in first_seen or report.time < first_seen[report.serial]:
             first_seen[report.serial] = report.time
     await drones.ensure_seen(session, first_seen)
-    stored = await positions.insert_positions(session, reports)
+    stored = await positions.insert_positions(
+        session,
+        reports,
+        gap=engine.config.silence_timeout,
+        speed_mps=engine.config.max_segment_speed_mps,
+    )
     result.duplicates += [i for i, r in unique if (r.serial, r.time) not in stored]
     result.duplicates.sort()
     result.accepted = len(stored)

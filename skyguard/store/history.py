@@ -3,7 +3,6 @@ day partitions of positions.time: reports in a box and window, and who entered a
 
 from __future__ import annotations
 
-import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skyguard.geofence.episodes import EngineConfig
 from skyguard.store.stats import Box, box_sql, split_box
 from skyguard.store.tables import Drone, Position
-from skyguard.store.zones import METRES_PER_DEGREE, iso_utc, load_zone
+from skyguard.store.zones import iso_utc, load_zone
 
 REPORT_FIELDS = (
     "serial", "time", "lon", "lat", "alt_m", "height_m", "speed_mps", "heading_deg",
@@ -106,33 +105,24 @@ async def drones_in_area(session: AsyncSession, query: AreaQuery) -> list[dict[s
     ]
 
 
-# A report is a candidate when it lies within the farthest a usable segment reaches of the zone
-# (silence timeout x top speed: 60 s x 150 m/s = 9 km). Each drone's previous candidate (lag) is
-# a cheap first guess of its previous report; only reports inside the zone, or ending a segment
-# that may cross it, have their true neighbours looked up by primary key. A segment counts when
-# the reports are at most `gap` apart and no faster than `speed` (the engine's rule), and does
-# not cross the antimeridian (a straight lon/lat line would go round the world).
+# A report is a candidate when it, or its stored segment from the report before (see
+# store/positions.py: only segments the engine would draw, at most `gap` long and no faster than
+# `speed`), touches the zone's bounding box: both found on GiST indexes, in the window's day
+# partitions. Only candidates inside the zone, or whose segment crosses it, have their true
+# neighbours looked up by primary key.
 INTRUSIONS = """
 WITH zone AS (SELECT geom FROM zones WHERE id = :zone_id),
 nearby AS (
-    SELECT p.serial, p.time, p.geom, p.lon, p.lat,
+    SELECT p.serial, p.time, p.geom, p.segment,
            CASE WHEN p.lon BETWEEN :zw AND :ze AND p.lat BETWEEN :zs AND :zn
-                THEN ST_Covers(z.geom, p.geom) ELSE false END AS inside,
-           lag(p.time) OVER w AS lag_time, lag(p.geom) OVER w AS lag_geom,
-           lag(p.lon) OVER w AS lag_lon, lag(p.lat) OVER w AS lag_lat
+                THEN ST_Covers(z.geom, p.geom) ELSE false END AS inside
     FROM positions p CROSS JOIN zone z
-    WHERE {box} AND p.time >= :since AND p.time < :until
-    WINDOW w AS (PARTITION BY p.serial ORDER BY p.time)
+    WHERE ({box} OR {segment_box}) AND p.time >= :since AND p.time < :until
 ),
-relevant AS (  -- plain arithmetic first: the segment's bounds meet the zone's
+relevant AS (
     SELECT n.serial, n.time, n.geom, n.inside
     FROM nearby n CROSS JOIN zone z
-    WHERE n.inside
-       OR (n.lag_time IS NULL AND n.time < :since + :gap)
-       OR (n.lag_time >= n.time - :gap
-           AND greatest(n.lon, n.lag_lon) >= :zw AND least(n.lon, n.lag_lon) <= :ze
-           AND greatest(n.lat, n.lag_lat) >= :zs AND least(n.lat, n.lag_lat) <= :zn
-           AND ST_Intersects(z.geom, ST_MakeLine(n.lag_geom, n.geom)))
+    WHERE n.inside OR ST_Intersects(z.geom, n.segment)
 ),
 linked AS (
     SELECT r.*, b.time AS b_time, b.geom AS b_geom, coalesce(b.inside, false) AS b_inside,
@@ -235,15 +225,6 @@ def _straight(start: str, end: str) -> str:
     )
 
 
-def reach_box(bounds: Box, reach_m: float) -> Box:
-    """The bounds grown by reach_m on every side, in degrees, conservatively at their latitude."""
-    west, south, east, north = bounds
-    dlat = reach_m / METRES_PER_DEGREE
-    widest = max(abs(south), abs(north)) + dlat
-    dlon = 360.0 if widest >= 89.0 else dlat / math.cos(math.radians(widest))
-    return west - dlon, max(-90.0, south - dlat), east + dlon, min(90.0, north + dlat)
-
-
 @dataclass(frozen=True)
 class IntrusionQuery:
     """Who entered a zone in [since, until), paged by (entered_at, serial)."""
@@ -259,10 +240,13 @@ def intrusion_statement(
     query: IntrusionQuery, bounds: Box, rule: EngineConfig
 ) -> tuple[TextClause, dict[str, Any]]:
     """The intrusion query for a zone whose geometry has these bounds, and its parameters."""
-    reach_m = rule.silence_timeout_s * rule.max_segment_speed_mps
-    box, box_params = box_sql("p.geom", reach_box(bounds, reach_m))
+    box, box_params = box_sql("p.geom", bounds)
+    segment_box = box.replace("p.geom", "p.segment")
     statement = INTRUSIONS.format(
-        box=box, straight_b=_straight("b", "r"), straight_a=_straight("r", "a")
+        box=box,
+        segment_box=segment_box,
+        straight_b=_straight("b", "r"),
+        straight_a=_straight("r", "a"),
     )
     after_at, after_serial = query.after if query.after is not None else (None, None)
     params = {

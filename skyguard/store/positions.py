@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -16,15 +16,40 @@ COLUMNS = (
     "operator_lon", "operator_lat",
 )  # fmt: skip
 
+# Each report also stores its segment from the drone's previous report (in the batch, else the
+# newest stored one) when the engine would draw that segment: at most the silence timeout apart,
+# no faster than the top speed, not across the antimeridian. Its GiST index finds crossings
+# between reports (zone intrusions) without reading every report nearby.
 INSERT_POSITIONS = text(f"""
-    INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)})
-    SELECT r.serial, r.time, r.lon, r.lat, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326), r.source,
-           {", ".join(f"r.{c}" for c in COLUMNS)}
-    FROM unnest(
-        CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
-        CAST(:lat AS float8[]), CAST(:source AS text[]),
-        {", ".join(f"CAST(:{c} AS float8[])" for c in COLUMNS)}
-    ) AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)})
+    WITH r AS (
+        SELECT r.*, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS geom,
+               lag(r.time) OVER w AS b_time, lag(r.lon) OVER w AS b_lon, lag(r.lat) OVER w AS b_lat
+        FROM unnest(
+            CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
+            CAST(:lat AS float8[]), CAST(:source AS text[]),
+            {", ".join(f"CAST(:{c} AS float8[])" for c in COLUMNS)}
+        ) AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)})
+        WINDOW w AS (PARTITION BY r.serial ORDER BY r.time)
+    ), s AS (
+        SELECT r.*, coalesce(r.b_time, q.time) AS p_time,
+               ST_SetSRID(ST_MakePoint(coalesce(r.b_lon, q.lon), coalesce(r.b_lat, q.lat)), 4326)
+                   AS p_geom
+        FROM r LEFT JOIN LATERAL (
+            SELECT q.time, q.lon, q.lat FROM positions q
+            WHERE r.b_time IS NULL AND q.serial = r.serial
+              AND q.time < r.time AND q.time >= r.time - :gap
+            ORDER BY q.time DESC LIMIT 1
+        ) q ON true
+    )
+    INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)}, segment)
+    SELECT s.serial, s.time, s.lon, s.lat, s.geom, s.source,
+           {", ".join(f"s.{c}" for c in COLUMNS)},
+           CASE WHEN s.time - s.p_time <= :gap
+                 AND abs(ST_X(s.p_geom) - s.lon) <= 180
+                 AND ST_Distance(CAST(s.p_geom AS geography), CAST(s.geom AS geography))
+                     <= :speed * extract(epoch FROM s.time - s.p_time)
+                THEN ST_MakeLine(s.p_geom, s.geom) END
+    FROM s
     ON CONFLICT (serial, time) DO NOTHING
     RETURNING serial, time
 """)  # noqa: S608 - column names are constants, values are bound
@@ -64,12 +89,19 @@ async def ensure_partitions(session: AsyncSession, reports: Sequence[Report]) ->
 
 
 async def insert_positions(
-    session: AsyncSession, reports: Sequence[Report]
+    session: AsyncSession,
+    reports: Sequence[Report],
+    *,
+    gap: timedelta = timedelta(seconds=60),
+    speed_mps: float = 150.0,
 ) -> set[tuple[str, datetime]]:
-    """Store the reports; returns the (serial, time) pairs that were new (the rest: duplicates)."""
+    """Store the reports, each with its segment from the one before when a straight flight at
+    most `gap` long and no faster than `speed_mps` joins them; the (serial, time) pairs that
+    were new (the rest: duplicates)."""
     if not reports:
         return set()
-    params = _columns(reports, ("serial", "time", "lon", "lat", "source", *COLUMNS))
+    params: dict[str, Any] = _columns(reports, ("serial", "time", "lon", "lat", "source", *COLUMNS))
+    params.update(gap=gap, speed=speed_mps)
     rows = await session.execute(INSERT_POSITIONS, params)
     return {(serial, time) for serial, time in rows}
 

@@ -209,6 +209,7 @@ class Position(Base):
     __tablename__ = "positions"
     __table_args__ = (
         Index(None, "geom", postgresql_using="gist"),
+        Index(None, "segment", postgresql_using="gist"),
         Index(None, "time"),
         {"postgresql_partition_by": "RANGE (time)"},
     )
@@ -230,6 +231,10 @@ class Position(Base):
     operator_lon: Mapped[float | None] = mapped_column(Float)
     operator_lat: Mapped[float | None] = mapped_column(Float)
     received_at: Mapped[datetime] = _now()
+    # the straight flight from the drone's previous report, when the engine would draw it
+    segment: Mapped[Any] = mapped_column(
+        Geometry("LINESTRING", srid=4326, spatial_index=False), nullable=True
+    )
 
 
 class DroneLatest(Base):
