@@ -33,6 +33,7 @@ from skyguard.api.limits import BodyLimit
 from skyguard.ingest.batch import Engine
 from skyguard.settings import Settings
 from skyguard.store.db import Database
+from skyguard.store.district_rollup import roll_up_forever
 from skyguard.store.partitions import retain_forever
 from skyguard.store.zone_index import ZoneIndexCache
 
@@ -90,8 +91,8 @@ async def prebuild_zone_index(app: FastAPI) -> None:
 
 
 def start_background(app: FastAPI, settings: Settings) -> list[asyncio.Task[None]]:
-    """This worker's background work: the alert LISTEN connection, expiry ticks, webhooks and,
-    with SKYGUARD_RETENTION_DAYS set, dropping old reports."""
+    """This worker's background work: the alert LISTEN connection, expiry ticks, webhooks, the
+    district rollup and, with SKYGUARD_RETENTION_DAYS set, dropping old reports."""
     state = app.state
     retention = []
     if settings.retention_days is not None:
@@ -108,6 +109,10 @@ def start_background(app: FastAPI, settings: Settings) -> list[asyncio.Task[None
             expire_forever(state.db, state.engine, settings.expiry_interval_s), name="alert-expiry"
         ),
         asyncio.create_task(deliver_forever(state.db, settings), name="webhook-delivery"),
+        asyncio.create_task(
+            roll_up_forever(state.db, settings.rollup_interval_s, settings.rollup_hours_per_tick),
+            name="district-rollup",
+        ),
     ]
 
 

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     retention_interval_s: float = Field(
         default=3600.0, gt=0, description="How often old report partitions are looked for."
     )
+    rollup_interval_s: float = Field(
+        default=30.0, gt=0, description="How often closed hours are rolled up for district stats."
+    )
+    rollup_hours_per_tick: int = Field(
+        default=6, ge=1, description="Most hours one district roll-up tick rebuilds."
+    )
     track_max_points: int = Field(
         default=200_000, ge=1, description="Most reports one track export reads."
     )

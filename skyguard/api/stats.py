@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query
 
 from skyguard.api.deps import ReaderKey, SessionDep
 from skyguard.api.history import BBox, Since, Until, required_bbox, resolve_window, window_json
-from skyguard.store import districts, stats
+from skyguard.store import district_stats as district_counts
+from skyguard.store import stats
 from skyguard.store.zones import iso_utc
 
 router = APIRouter(prefix="/v1/stats", tags=["statistics"])
@@ -24,9 +25,15 @@ async def district_stats(
     distinct drones with a report there; `unregistered_drones`: those not registered;
     `alerts`: alerts opened in the window whose entry point lies in the district. A report on
     a district's boundary counts as inside it (and in each district sharing that boundary).
+
+    Closed UTC hours come from an hourly rollup that every worker's background loop refreshes
+    each `SKYGUARD_ROLLUP_INTERVAL_S` (30 s by default), newest hours first, a couple of minutes
+    after they end; the rest of the window (partial hours at its edges, the current hour, hours
+    not rolled yet or rolled before a district was created) is counted from the reports. A
+    report arriving over 6 hours after its hour is not in the rollup.
     """
     start, end = resolve_window(since, until)
-    rows = await districts.district_stats(session, start, end)
+    rows = await district_counts.district_stats(session, start, end)
     return {**window_json(start, end), "districts": rows}
 
 

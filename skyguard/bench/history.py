@@ -1,11 +1,13 @@
 """Measure the reviewer's history queries on a database of many stored reports (issue 4).
 
 python -m skyguard.bench.history [--reports 10000000] [--seed 7] [--keep] [--reuse]
-                                 [--out FILE.md] [--json FILE]
+                                 [--roll-up] [--out FILE.md] [--json FILE]
 
 Generates drones, zones, districts, flights, reports and alerts in SQL on a fresh database
 (`skyguard_bench` on the embedded cluster, or SKYGUARD_BENCH_DATABASE_URL), times each reviewer
 request through the real app, catches the plans PostgreSQL ran, and writes a Markdown report.
+With --roll-up, every closed hour is rolled up for the district statistics first, as the app's
+background loop would have done by then.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from skyguard.bench.history_data import CITY_BOX, DataPlan, Progress, generate
 from skyguard.bench.history_report import BenchReport, as_json, markdown
 from skyguard.bench.history_timing import measure
 from skyguard.settings import to_psycopg_url
+from skyguard.store.db import Database
+from skyguard.store.district_rollup import roll_up_once
 from skyguard.store.embedded import EmbeddedPostgres
 from skyguard.store.migrate import upgrade
 
@@ -51,6 +55,7 @@ class Options:
     seed: int = 7
     runs: int = 5
     reuse: bool = False
+    roll_up: bool = False
 
 
 Durations = dict[str, float | None]
@@ -108,6 +113,18 @@ def fill(engine_url: str, options: Options, progress: Progress) -> tuple[DataPla
         engine.dispose()
 
 
+async def roll_up_all(url: str) -> int:
+    """Roll up every closed hour not rolled yet, in one tick; how many hours that was."""
+    database = Database.connect(url, pool_size=1)
+    try:
+        done = await roll_up_once(database, datetime.now(UTC), hours_per_tick=1_000_000)
+        async with database.session() as session:  # as autovacuum would, given the time
+            await session.execute(text("ANALYZE district_hours, district_rollup"))
+    finally:
+        await database.dispose()
+    return len(done.hours)
+
+
 def run_bench(url: str, options: Options, progress: Progress) -> BenchReport:
     """Migrate, fill, time and explain on the database at `url`; the report."""
     began = time.perf_counter()
@@ -115,6 +132,12 @@ def run_bench(url: str, options: Options, progress: Progress) -> BenchReport:
     migrate_s = time.perf_counter() - began
     engine_url = to_psycopg_url(url)
     plan, generation, reused = fill(engine_url, options, progress)
+    if options.roll_up:
+        progress("rolling up the district statistics' hours ...")
+        began = time.perf_counter()
+        hours = asyncio.run(roll_up_all(url))
+        generation["roll_up_s"] = time.perf_counter() - began
+        progress(f"rolled up {hours:,} hour(s) in {generation['roll_up_s']:,.1f} s")
     engine = create_engine(engine_url, poolclass=pool.NullPool)
     try:
         with engine.connect() as conn:
@@ -152,6 +175,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per request")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", action="store_true", help="time data already generated")
+    parser.add_argument(
+        "--roll-up", action="store_true", help="roll up closed hours for district stats first"
+    )
     parser.add_argument("--out", type=Path, help="Markdown report here (default: stdout)")
     parser.add_argument("--json", type=Path, help="JSON report here")
     return parser.parse_args(argv)
@@ -176,7 +202,7 @@ def progress_line(line: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark on the embedded cluster (or the URL given) and write the report."""
     args = parse_args(argv)
-    options = Options(args.reports, args.seed, args.runs, args.reuse)
+    options = Options(args.reports, args.seed, args.runs, args.reuse, args.roll_up)
     url = os.environ.get(URL_VARIABLE)
     cluster = None if url else EmbeddedPostgres(Path(".skyguard"))
     started = cluster.start() if cluster else False

@@ -58,7 +58,8 @@ def header(report: BenchReport) -> list[str]:
         f"- Generation (SQL, indexes in place): {_seconds(g['generate_s'])}; "
         f"VACUUM ANALYZE: {_seconds(g['vacuum_analyze_s'])}"
         f"{' (when generated; this run reused the data)' if p['reused'] else ''}; "
-        f"migrations: {_seconds(g['migrate_s'])}",
+        f"migrations: {_seconds(g['migrate_s'])}"
+        f"{'; district roll-up: ' + _seconds(g['roll_up_s']) if 'roll_up_s' in g else ''}",
         f"- Timed: {p['runs']} runs after 1 warm-up per request, through the app over in-process "
         "HTTP (auth, routing, store, JSON); plans from auto_explain on one more run",
         "",

@@ -405,6 +405,55 @@ class District(Base):
     created_at: Mapped[datetime] = _now()
 
 
+class DistrictHour(Base):
+    """One closed UTC hour's reports in a district, boiled down per drone and flight (flight_id
+    null: reports no stored flight covers). Rebuilt whole per hour by store/district_rollup.py."""
+
+    __tablename__ = "district_hours"
+    __table_args__ = (
+        # leads with hour, so it is also the index the statistics read an hour's rows by
+        Index(
+            None,
+            "hour",
+            "district_id",
+            "serial",
+            "flight_id",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+        Index(None, "district_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    district_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    serial: Mapped[str] = mapped_column(Text)
+    flight_id: Mapped[uuid.UUID | None] = mapped_column()
+    reports: Mapped[int] = mapped_column(Integer)
+
+
+class DistrictRollup(Base):
+    """Hour `hour` is in district_hours as the districts stood at `revision`; `positions` is how
+    many reports (in any district or none) the hour held when rolled, so late ones show."""
+
+    __tablename__ = "district_rollup"
+
+    hour: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+    positions: Mapped[int] = mapped_column(BigInteger)
+    rolled_at: Mapped[datetime] = _now()
+
+
+class DistrictRevision(Base):
+    """One row counting district creations: rolled hours at an older revision are rolled again."""
+
+    __tablename__ = "district_revision"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger)
+
+
 class DroneEngineState(Base):
     """The engine's memory of one drone (latest report, open episodes), locked per batch."""
 
