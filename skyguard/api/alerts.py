@@ -16,6 +16,7 @@ from skyguard.api.paging import (
     next_link,
     split_page,
 )
+from skyguard.api.windows import check_window
 from skyguard.errors import InvalidInput
 from skyguard.store import alerts
 from skyguard.store.keys import Caller
@@ -70,8 +71,7 @@ async def list_alerts(
     cursor: Annotated[str | None, Query(description="From a `next` link.")] = None,
 ) -> dict[str, Any]:
     """Alerts matching every filter given, by opening time newest first, paged."""
-    if since is not None and until is not None and until <= since:
-        raise InvalidInput("until must be after since", "query:until")
+    check_window(since, until)
     page_size = clamp_limit(limit, settings)
     query = alerts.AlertQuery(
         statuses=parse_statuses(status),

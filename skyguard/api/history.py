@@ -4,59 +4,30 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from skyguard.api.deps import ReaderKey, SessionDep, SettingsDep
-from skyguard.api.paging import clamp_limit, decode_cursor, encode_cursor, next_link, split_page
+from skyguard.api.paging import (
+    Cursor,
+    Limit,
+    clamp_limit,
+    decode_cursor,
+    decode_time_serial_cursor,
+    encode_cursor,
+    next_link,
+    split_page,
+)
+from skyguard.api.windows import Since, Until, resolve_window, window_json
 from skyguard.api.zones import parse_bbox
-from skyguard.errors import InvalidInput
 from skyguard.store import history
-from skyguard.store.zones import iso_utc
 
 router = APIRouter(tags=["history"])
 
-DEFAULT_SPAN = timedelta(hours=24)
-Since = Annotated[
-    AwareDatetime | None,
-    Query(description="RFC 3339, inclusive. Default: 24 hours before `until`."),
-]
-Until = Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive. Default: now.")]
-Limit = Annotated[int | None, Query(description="Page size, clamped to the maximum.")]
-Cursor = Annotated[str | None, Query(description="From a `next` link.")]
 BBox = Annotated[
     str, Query(description="west,south,east,north in degrees (west > east: crosses 180°).")
 ]
-
-
-def resolve_window(
-    since: datetime | None, until: datetime | None, span: timedelta = DEFAULT_SPAN
-) -> tuple[datetime, datetime]:
-    """[since, until): until defaults to now, since to `span` before until; until must be later."""
-    end = until if until is not None else datetime.now(UTC)
-    start = since if since is not None else end - span
-    if end <= start:
-        raise InvalidInput("until must be after since", "query:until")
-    return start, end
-
-
-def window_json(since: datetime, until: datetime) -> dict[str, Any]:
-    """The window a response covers, as RFC 3339 UTC."""
-    return {"since": iso_utc(since), "until": iso_utc(until)}
-
-
-def decode_time_serial_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    """A (time, serial) cursor, or InvalidInput."""
-    if cursor is None:
-        return None
-    at, serial = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(at), serial
-    except ValueError:
-        raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
 
 
 def required_bbox(raw: str) -> tuple[float, float, float, float]:

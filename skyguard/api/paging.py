@@ -7,12 +7,15 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Query, Request
 
 from skyguard.errors import InvalidInput
 from skyguard.settings import Settings
+
+Limit = Annotated[int | None, Query(description="Page size, clamped to the maximum.")]
+Cursor = Annotated[str | None, Query(description="From a `next` link.")]
 
 
 def clamp_limit(limit: int | None, settings: Settings) -> int:
@@ -58,6 +61,17 @@ def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | No
     at, ident = decode_cursor(cursor, 2)
     try:
         return datetime.fromisoformat(at), uuid.UUID(ident)
+    except ValueError:
+        raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
+
+
+def decode_time_serial_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    """A (time, serial) cursor, or InvalidInput."""
+    if cursor is None:
+        return None
+    at, serial = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), serial
     except ValueError:
         raise InvalidInput("cursor is not one this API handed out", "query:cursor") from None
 

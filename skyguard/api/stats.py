@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from skyguard.api.deps import ReaderKey, SessionDep
-from skyguard.api.history import BBox, Since, Until, required_bbox, resolve_window, window_json
+from skyguard.api.history import BBox, required_bbox
+from skyguard.api.windows import Since, Until, resolve_window, window_json
 from skyguard.store import district_stats as district_counts
 from skyguard.store import stats
 from skyguard.store.zones import iso_utc

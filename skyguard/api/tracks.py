@@ -4,36 +4,28 @@ pilot (each flight's launch point)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import AwareDatetime
 
 from skyguard.api.deps import ReaderKey, SessionDep, SettingsDep
 from skyguard.api.paging import (
+    Cursor,
+    Limit,
     clamp_limit,
     decode_time_id_cursor,
     encode_cursor,
     next_link,
     split_page,
 )
-from skyguard.errors import InvalidInput
+from skyguard.api.windows import OpenSince, OpenUntil, check_window
 from skyguard.store import alerts, drones, flights
 from skyguard.tracks.export import Leg, simplify, track_csv, track_geojson
 
 router = APIRouter(tags=["tracks"])
-
-Since = Annotated[AwareDatetime | None, Query(description="RFC 3339: from this time (inclusive).")]
-Until = Annotated[AwareDatetime | None, Query(description="RFC 3339: up to this time (exclusive).")]
-
-
-def check_window(since: datetime | None, until: datetime | None) -> None:
-    """InvalidInput unless until is after since."""
-    if since is not None and until is not None and until <= since:
-        raise InvalidInput("until must be after since", "query:until")
 
 
 @router.get(
@@ -46,8 +38,8 @@ async def get_track(
     caller: ReaderKey,
     session: SessionDep,
     settings: SettingsDep,
-    since: Since = None,
-    until: Until = None,
+    since: OpenSince = None,
+    until: OpenUntil = None,
     format: Annotated[
         Literal["geojson", "csv"], Query(description="geojson (default) or csv.")
     ] = "geojson",
@@ -101,10 +93,10 @@ async def list_flights(
     caller: ReaderKey,
     session: SessionDep,
     settings: SettingsDep,
-    since: Since = None,
-    until: Until = None,
-    limit: Annotated[int | None, Query(description="Page size, clamped to the maximum.")] = None,
-    cursor: Annotated[str | None, Query(description="From a `next` link.")] = None,
+    since: OpenSince = None,
+    until: OpenUntil = None,
+    limit: Limit = None,
+    cursor: Cursor = None,
 ) -> dict[str, Any]:
     """Flights overlapping [since, until): start and end, launch and landing points, maximum
     height, distance flown, duration; paged by start time, newest first."""
