@@ -31,9 +31,11 @@ from skyguard.api import (
 )
 from skyguard.api.limits import BodyLimit
 from skyguard.ingest.batch import Engine
+from skyguard.ingest.coalesce import IngestQueue
 from skyguard.settings import Settings
 from skyguard.store.db import Database
 from skyguard.store.district_rollup import roll_up_forever
+from skyguard.store.keys import CallerCache
 from skyguard.store.partitions import retain_forever
 from skyguard.store.zone_index import ZoneIndexCache
 
@@ -60,6 +62,12 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = Engine(
             ZoneIndexCache(), settings.engine_config(), timedelta(seconds=settings.flight_gap_s)
         )
+        app.state.ingest_queue = IngestQueue(
+            lambda: app.state.db,
+            app.state.engine,
+            future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+            max_reports=settings.group_commit_max,
+        )
         app.state.alert_signal = AlertSignal(
             settings.sqlalchemy_url(), max_reads=settings.stream_max_reads
         )
@@ -73,6 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    app.state.callers = CallerCache(settings.key_cache_s)
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     routers = (health, keys, zones, drones, tracks, history, districts, stats, telemetry, stream)

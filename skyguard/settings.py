@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     track_max_points: int = Field(
         default=200_000, ge=1, description="Most reports one track export reads."
     )
+    key_cache_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="Seconds a worker trusts an API key it has looked up; a key revoked in the "
+        "database stops working within this time.",
+    )
+    group_commit_reports: int = Field(
+        default=100,
+        ge=0,
+        description="Telemetry requests of at most this many reports (and no Idempotency-Key) "
+        "share a transaction with others that arrive meanwhile; 0 commits each on its own.",
+    )
+    group_commit_max: int = Field(
+        default=2_000, ge=1, description="Most reports in one shared (group-committed) batch."
+    )
     live_window_s: float = Field(
         default=60.0, description="The live view shows drones seen this recently."
     )

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skyguard.errors import Forbidden, Unauthenticated
 from skyguard.settings import Settings
 from skyguard.store.db import Database
-from skyguard.store.keys import Caller, find_caller
+from skyguard.store.keys import Caller, CallerCache
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -32,13 +32,18 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def current_caller(request: Request, session: SessionDep) -> Caller:
-    """The caller named by `Authorization: Bearer <key>`; 401 when absent or unknown."""
+async def current_caller(request: Request) -> Caller:
+    """The caller named by `Authorization: Bearer <key>`; 401 when absent or unknown.
+
+    The key is looked up in a short session of its own, so a request that then waits (for a
+    group commit, say) does not hold a pooled connection meanwhile."""
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
-    caller = await find_caller(session, secret.strip())
+    callers: CallerCache = request.app.state.callers
+    database: Database = request.app.state.db
+    caller = await callers.find(database.session, secret.strip())
     if caller is None:
         raise Unauthenticated("unknown or revoked API key")
     return caller

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from skyguard.api.deps import SessionDep, SettingsDep, TelemetryKey
 from skyguard.errors import InvalidInput, TooLarge
 from skyguard.ingest.batch import ingest
+from skyguard.ingest.coalesce import IngestQueue
 from skyguard.store import idempotency
 
 router = APIRouter(prefix="/v1/telemetry", tags=["telemetry"])
@@ -82,6 +83,10 @@ async def post_telemetry(
     A 2xx means the accepted reports are committed. A single bad report is a 422; in a batch,
     bad reports are listed in `rejected` and the good ones are kept. With an Idempotency-Key,
     a repeated request gets the first response again.
+
+    Small requests (up to SKYGUARD_GROUP_COMMIT_REPORTS reports, without an Idempotency-Key)
+    share one transaction with the others arriving meanwhile (group commit); each still gets
+    its own answer, and `alerts` lists the alerts its drones opened, updated or closed in it.
     """
     body = await request.body()
     fingerprint = idempotency.request_hash(body)
@@ -92,13 +97,17 @@ async def post_telemetry(
                 stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"}
             )
     raws, is_batch = reports_of(body, settings.max_batch_reports)
-    result = await ingest(
-        session,
-        raws,
-        engine=request.app.state.engine,
-        now=datetime.now(UTC),
-        future_tolerance=timedelta(seconds=settings.future_tolerance_s),
-    )
+    if not idempotency_key and len(raws) <= settings.group_commit_reports:
+        queue: IngestQueue = request.app.state.ingest_queue
+        result = await queue.submit(raws)
+    else:
+        result = await ingest(
+            session,
+            raws,
+            engine=request.app.state.engine,
+            now=datetime.now(UTC),
+            future_tolerance=timedelta(seconds=settings.future_tolerance_s),
+        )
     if not is_batch and result.rejected:
         rejection = result.rejected[0]
         raise InvalidInput(rejection.detail, rejection.pointer.removeprefix("/reports/0") or "/")

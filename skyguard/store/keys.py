@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -65,3 +68,33 @@ async def count_keys(session: AsyncSession, role: str) -> int:
         select(ApiKey.id).where(ApiKey.role == role, ApiKey.revoked_at.is_(None))
     )
     return len(rows.all())
+
+
+class CallerCache:
+    """Recently found callers by key hash, kept `ttl_s` seconds: a hot client's requests skip
+    the key lookup. A key revoked in the database stops working within `ttl_s`."""
+
+    def __init__(self, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._found: dict[str, tuple[float, Caller]] = {}
+
+    async def find(
+        self, session: Callable[[], AbstractAsyncContextManager[AsyncSession]], secret: str
+    ) -> Caller | None:
+        """The live key matching `secret`: from the cache while fresh, else looked up in a
+        session opened with `session()`."""
+        digest = hash_secret(secret)
+        now = self._clock()
+        held = self._found.get(digest)
+        if held is not None and now - held[0] < self._ttl_s:
+            return held[1]
+        async with session() as opened:
+            caller = await find_caller(opened, secret)
+        if caller is None:
+            self._found.pop(digest, None)
+        else:
+            if len(self._found) > 10_000:  # only guessed keys pile up; start afresh
+                self._found.clear()
+            self._found[digest] = (now, caller)
+        return caller

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from skyguard.store.keys import CallerCache, create_key
 from tests.api.test_zones import assert_problem, create_zone, feature, square
 
 ROLES = ("admin", "operator", "integrator", "reviewer")
@@ -282,3 +283,18 @@ async def test_audit_log_rows_cannot_be_changed_in_the_database(
     await savepoint.rollback()
     assert await _audit(client, headers) == before
     assert [e["action"] for e in before] == ["create"]
+
+
+async def test_a_key_revoked_in_the_database_stops_working_once_the_cache_expires(app):
+    now = [0.0]
+    cache = CallerCache(ttl_s=10.0, clock=lambda: now[0])
+    async with app.state.db.session() as session:
+        issued = await create_key(session, role="integrator", name="soon revoked")
+    assert await cache.find(app.state.db.session, issued.secret) == issued.caller
+    async with app.state.db.session() as session:
+        revoke = text("UPDATE api_keys SET revoked_at = now() WHERE id = :id")
+        await session.execute(revoke, {"id": issued.caller.key_id})
+    now[0] = 9.0
+    assert await cache.find(app.state.db.session, issued.secret) == issued.caller
+    now[0] = 10.5
+    assert await cache.find(app.state.db.session, issued.secret) is None
