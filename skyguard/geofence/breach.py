@@ -24,7 +24,8 @@ approach is low. `distance_m` is signed geodesic metres to the zone boundary: th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -32,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 from skyguard.geofence.index import Exemption, ZoneIndex
-from skyguard.geofence.reports import Report, coordinates
+from skyguard.geofence.reports import BoolArray, FloatArray, IntArray, Report, coordinates
 from skyguard.geofence.zones import ZoneSpec
 
 AlertKind = Literal["breach", "approach"]
@@ -107,6 +108,47 @@ def is_exempt(
     return False, assumed
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """The band, time and exemption rules applied to one report in one zone."""
+
+    band_excess_m: float
+    applies: bool
+    exempt: bool
+    altitude_assumed: bool
+
+    @property
+    def eligible(self) -> bool:
+        """Whether these rules let the report alert."""
+        return self.applies and not self.exempt and self.band_excess_m == 0.0
+
+    def verdict(
+        self, position: int, in_zone: bool, in_buffer: bool, distance_m: float
+    ) -> Evaluation:
+        """The full verdict, once the report's place in the zone is known."""
+        return Evaluation(
+            position=position,
+            in_zone=in_zone,
+            in_buffer=in_buffer or in_zone,
+            distance_m=distance_m,
+            band_excess_m=self.band_excess_m,
+            applies=self.applies,
+            exempt=self.exempt,
+            altitude_assumed=self.altitude_assumed,
+        )
+
+
+def _rules(index: ZoneIndex, position: int, report: Report) -> _Rules:
+    """Apply the zone's band, time and exemption rules to a report."""
+    spec = index.zones[position].spec
+    excess, band_assumed = band_excess(spec, report.alt_m, report.height_m)
+    altitude = report.height_m if spec.altitude_ref == "AGL" else report.alt_m
+    exemptions = index.exemptions_for(position, report.serial)
+    exempt, exempt_assumed = is_exempt(exemptions, report.time, altitude)
+    applies = spec.applies_at(report.time)
+    return _Rules(excess, applies, exempt, band_assumed or exempt_assumed)
+
+
 def judge(
     index: ZoneIndex,
     position: int,
@@ -117,21 +159,13 @@ def judge(
     distance_m: float,
 ) -> Evaluation:
     """Apply the band, time and exemption rules to a report whose place is already known."""
-    spec = index.zones[position].spec
-    excess, band_assumed = band_excess(spec, report.alt_m, report.height_m)
-    altitude = report.height_m if spec.altitude_ref == "AGL" else report.alt_m
-    exemptions = index.exemptions_for(position, report.serial)
-    exempt, exempt_assumed = is_exempt(exemptions, report.time, altitude)
-    return Evaluation(
-        position=position,
-        in_zone=in_zone,
-        in_buffer=in_buffer or in_zone,
-        distance_m=distance_m,
-        band_excess_m=excess,
-        applies=spec.applies_at(report.time),
-        exempt=exempt,
-        altitude_assumed=band_assumed or exempt_assumed,
-    )
+    return _rules(index, position, report).verdict(position, in_zone, in_buffer, distance_m)
+
+
+def breaches_at(index: ZoneIndex, position: int, report: Report) -> bool:
+    """Whether the report breaches the zone at `position` (no distance measured)."""
+    lons, lats = coordinates([report])
+    return bool(index.covers(position, lons, lats)[0]) and _rules(index, position, report).eligible
 
 
 def evaluate_one(index: ZoneIndex, position: int, report: Report) -> Evaluation:
@@ -144,8 +178,18 @@ def evaluate_one(index: ZoneIndex, position: int, report: Report) -> Evaluation:
     return judge(index, position, report, in_zone=in_zone, in_buffer=in_buffer, distance_m=distance)
 
 
-def evaluate_reports(reports: Sequence[Report], index: ZoneIndex) -> list[dict[int, Evaluation]]:
-    """For each report, its verdicts against every zone or buffer covering it (vectorised)."""
+def evaluate_reports(
+    reports: Sequence[Report],
+    index: ZoneIndex,
+    *,
+    following: Mapping[int, Collection[int]] | None = None,
+) -> list[dict[int, Evaluation]]:
+    """For each report, its verdicts against every zone or buffer covering it (vectorised).
+
+    With `following` (report row -> zone positions whose episodes the drone has open), the
+    distance to the boundary is measured only where it can matter: for a verdict that may
+    alert, or for a zone followed; elsewhere `distance_m` is NaN. Without it, everywhere.
+    """
     verdicts: list[dict[int, Evaluation]] = [{} for _ in reports]
     if not reports or not len(index):
         return verdicts
@@ -156,18 +200,34 @@ def evaluate_reports(reports: Sequence[Report], index: ZoneIndex) -> list[dict[i
     keys = np.union1d(zone_keys, located.buffer[0] * size + located.buffer[1])
     in_zone = np.isin(keys, zone_keys)
     rows, positions = keys // size, keys % size
-    distances = np.empty(len(keys), dtype=np.float64)
+    pairs = list(zip(rows.tolist(), positions.tolist(), strict=True))
+    ruled = [_rules(index, position, reports[row]) for row, position in pairs]
+    wanted = np.fromiter(
+        (
+            following is None or rule.eligible or position in following.get(row, ())
+            for (row, position), rule in zip(pairs, ruled, strict=True)
+        ),
+        dtype=np.bool_,
+        count=len(pairs),
+    )
+    distances = np.full(len(keys), math.nan)
+    distances[wanted] = signed_distances(
+        index, positions[wanted], lons[rows[wanted]], lats[rows[wanted]], in_zone[wanted]
+    )
+    for (row, position), rule, inside, distance in zip(
+        pairs, ruled, in_zone.tolist(), distances.tolist(), strict=True
+    ):
+        verdicts[row][position] = rule.verdict(position, inside, True, distance)
+    return verdicts
+
+
+def signed_distances(
+    index: ZoneIndex, positions: IntArray, lons: FloatArray, lats: FloatArray, inside: BoolArray
+) -> FloatArray:
+    """Signed geodesic metres from each point to the boundary of the zone at its position."""
+    distances = np.empty(len(positions), dtype=np.float64)
     for position in np.unique(positions):
         hit = positions == position
         projected = index.projected(int(position))
-        distances[hit] = projected.signed_distance_m(lons[rows[hit]], lats[rows[hit]], in_zone[hit])
-    for row, position, inside, distance in zip(rows, positions, in_zone, distances, strict=True):
-        verdicts[row][int(position)] = judge(
-            index,
-            int(position),
-            reports[row],
-            in_zone=bool(inside),
-            in_buffer=True,
-            distance_m=float(distance),
-        )
-    return verdicts
+        distances[hit] = projected.signed_distance_m(lons[hit], lats[hit], inside[hit])
+    return distances

@@ -20,12 +20,13 @@ from datetime import datetime
 
 import numpy as np
 
-from skyguard.geofence.breach import Evaluation, judge
+from skyguard.geofence.breach import Evaluation, breaches_at, judge
 from skyguard.geofence.episodes import EngineConfig, Position
 from skyguard.geofence.frames import Stretch
 from skyguard.geofence.index import ZoneIndex
 from skyguard.geofence.reports import Report, coordinates
 from skyguard.geofence.shapes import wgs84
+from skyguard.geofence.zones import ZoneSpec
 
 
 @dataclass(frozen=True)
@@ -46,11 +47,13 @@ def find_crossings(
     verdicts: Sequence[dict[int, Evaluation]],
     index: ZoneIndex,
     config: EngineConfig,
+    judged: Sequence[bool] | None = None,
 ) -> dict[int, list[Crossing]]:
     """Crossings on each segment chain[i - 1] -> chain[i] of one drone, keyed by i, by entry.
 
     The chain may hold several drones' reports one drone after another: a segment links two
-    reports of the same drone only.
+    reports of the same drone only. A report whose `judged` is False has no verdicts given:
+    it is judged here against a zone if a segment from it meets that zone.
     """
     if len(chain) < 2 or not len(index):
         return {}
@@ -64,7 +67,14 @@ def find_crossings(
     found: defaultdict[int, list[Crossing]] = defaultdict(list)
     for segment, position in pairs.T:
         end, zone = int(usable[segment]) + 1, int(position)
-        if _breaches(verdicts[end - 1], zone) or _breaches(verdicts[end], zone):
+        if _breaches(verdicts[end], zone):
+            continue
+        if judged is None or judged[end - 1]:
+            if _breaches(verdicts[end - 1], zone):
+                continue
+        elif breaches_at(index, zone, chain[end - 1]):
+            continue
+        if not may_breach_between(index, zone, chain[end - 1], chain[end]):
             continue
         crossing = cross(index, zone, chain[end - 1], chain[end])
         if crossing is not None:
@@ -95,6 +105,41 @@ def cross(index: ZoneIndex, position: int, start: Report, end: Report) -> Crossi
         depth_m=max(depth for _, depth, _ in breaching),
         altitude_assumed=any(assumed for _, _, assumed in breaching),
     )
+
+
+def may_breach_between(index: ZoneIndex, position: int, start: Report, end: Report) -> bool:
+    """Whether some point of the segment start -> end could breach the zone by its band, time
+    window and exemptions (its shape aside): False when every instant and altitude in between
+    is ruled out. Altitude and time vary linearly along the segment, so the ends decide."""
+    zone = index.zones[position]
+    spec = zone.spec
+    if spec.active_until is not None and spec.active_until <= start.time:
+        return False
+    if spec.active_from is not None and spec.active_from > end.time:
+        return False
+    if not _band_reachable(spec, start, end):
+        return False
+    return not any(
+        not e.banded and e.valid_from <= start.time and end.time < e.valid_until
+        for e in index.exemptions_for(position, start.serial)
+    )
+
+
+def _band_reachable(spec: ZoneSpec, start: Report, end: Report) -> bool:
+    """Whether an altitude between the two ends' lies in the zone's band (unknown: it may)."""
+    if spec.floor_m <= 0.0 and spec.ceiling_m is None:
+        return True
+    low, high = _altitudes(spec, start), _altitudes(spec, end)
+    if low is None or high is None:
+        return True
+    low, high = min(low, high), max(low, high)
+    above_floor = spec.floor_m <= 0.0 or high >= spec.floor_m
+    return above_floor and (spec.ceiling_m is None or low <= spec.ceiling_m)
+
+
+def _altitudes(spec: ZoneSpec, report: Report) -> float | None:
+    """The report's altitude in the zone's reference: height for AGL, altitude for AMSL."""
+    return report.height_m if spec.altitude_ref == "AGL" else report.alt_m
 
 
 def interpolate(start: Report, end: Report, fraction: float, position: Position) -> Report:

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-from skyguard.geofence.breach import evaluate_reports
+from skyguard.geofence.breach import Evaluation, evaluate_reports
 from skyguard.geofence.crossing import Crossing, find_crossings
 from skyguard.geofence.episodes import DroneState, EngineConfig, Transition
 from skyguard.geofence.index import ZoneIndex
@@ -41,18 +41,65 @@ def advance_all(
     everything = [report for chain in chains for report in chain.reports]
     sizes = [len(chain.reports) for chain in chains]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
-    verdicts = evaluate_reports(everything, index)
-    crossings = _per_chain(find_crossings(everything, verdicts, index, config), starts)
-    return {
-        chain.serial: run(
-            chain,
-            verdicts[starts[i] : starts[i + 1]],
-            crossings.get(i, {}),
-            index,
-            config,
-        )
-        for i, chain in enumerate(chains)
-    }
+    verdicts, judged = _judge_fresh(chains, everything, starts, index)
+    crossings = _per_chain(find_crossings(everything, verdicts, index, config, judged), starts)
+    outcome: dict[str, Advanced] = {}
+    for i, chain in enumerate(chains):
+        mine = verdicts[starts[i] : starts[i + 1]]
+        found = crossings.get(i, {})
+        if not found and _quiet(chain, mine):
+            outcome[chain.serial] = _moved_on(chain)
+        else:
+            outcome[chain.serial] = run(chain, mine, found, index, config)
+    return outcome
+
+
+def _judge_fresh(
+    chains: Sequence[Chain], everything: Sequence[Report], starts: IntArray, index: ZoneIndex
+) -> tuple[list[dict[int, Evaluation]], list[bool]]:
+    """Verdicts for the chains' fresh reports, in one query, and which reports were judged.
+
+    A chain's first report, when it is the drone's latest applied one, only starts the first
+    segment: it is judged again only if a segment needs it. Distances are measured where a
+    verdict may alert or the drone has the zone's episode open.
+    """
+    judged = [True] * len(everything)
+    following: dict[int, set[int]] = {}
+    for chain, start in zip(chains, starts.tolist(), strict=False):
+        if chain.state is None:
+            continue
+        judged[start] = False
+        open_here = {index.position(e.zone_id) for e in chain.state.episodes} - {None}
+        if open_here:
+            for row in range(start + 1, start + 1 + len(chain.fresh)):
+                following[row] = open_here  # type: ignore[assignment]
+    rows = [row for row, wanted in enumerate(judged) if wanted]
+    found = evaluate_reports(
+        [everything[row] for row in rows],
+        index,
+        following={i: following[row] for i, row in enumerate(rows) if row in following},
+    )
+    verdicts: list[dict[int, Evaluation]] = [{} for _ in everything]
+    for row, verdict in zip(rows, found, strict=True):
+        verdicts[row] = verdict
+    return verdicts, judged
+
+
+def _quiet(chain: Chain, verdicts: Sequence[dict[int, Evaluation]]) -> bool:
+    """Whether the chain can change nothing but the drone's latest report: no episode open,
+    no zone or buffer around any fresh report (crossings are checked apart)."""
+    if chain.state is not None and chain.state.episodes:
+        return False
+    return not any(verdicts[len(verdicts) - len(chain.fresh) :])
+
+
+def _moved_on(chain: Chain) -> Advanced:
+    """The outcome of a quiet chain: the newest report becomes the drone's latest."""
+    if not chain.fresh:
+        if chain.state is None:
+            raise ValueError("a drone's first batch needs at least one report")
+        return Advanced(chain.state, [], chain.late, chain.duplicates)
+    return Advanced(DroneState(chain.serial, chain.fresh[-1]), [], chain.late, chain.duplicates)
 
 
 def expire_all(

@@ -223,6 +223,28 @@ def test_a_crossing_checks_the_interpolated_time():
     assert advance(None, strip_pass(), idx).transitions == []
 
 
+@pytest.mark.parametrize(
+    ("start_height", "end_height", "crossed"),
+    [
+        (10.0, 25.0, False),  # below the 30 m floor all along
+        (10.0, 90.0, True),  # climbs through it: 44 m in the middle of the run inside
+    ],
+)
+def test_a_crossing_checks_the_floor_along_the_climb(start_height, end_height, crossed):
+    idx = index(zone(STRIP, floor_m=30.0, ceiling_m=200.0))
+    _, transitions, _, _ = advance(None, strip_pass(10.0, start_height, end_height), idx)
+    assert len(transitions) == (2 if crossed else 0)
+
+
+def test_no_crossing_when_the_zone_or_an_exemption_rules_out_the_whole_segment():
+    assert advance(None, strip_pass(), index(zone(STRIP, active_from=at(11)))).transitions == []
+    exempt = Exemption("D1", at(0), at(10.5))  # covers the whole segment
+    assert advance(None, strip_pass(), index(zone(STRIP, exemptions=(exempt,)))).transitions == []
+    banded = Exemption("D1", at(0), at(10.5), floor_m=100.0)  # not at the drone's height
+    crossed = advance(None, strip_pass(10.0, 50.0, 50.0), index(zone(STRIP, exemptions=(banded,))))
+    assert len(crossed.transitions) == 2
+
+
 def test_no_crossing_is_assumed_over_a_silence_or_an_impossible_jump():
     idx = index(zone(STRIP))
     assert advance(None, strip_pass(seconds=61.0), idx).transitions == []

@@ -74,6 +74,21 @@ def test_advance_all_transitions_match_one_drone_at_a_time():
     ]
 
 
+def test_report_by_report_batches_equal_advancing_each_drone():
+    """Live traffic: each batch holds one report per drone, so each drone's chain starts at
+    its last applied report, which the fleet judges again only where a segment needs it."""
+    idx = index(zone(warning_buffer_m=100.0), zone(STRIP, ceiling_m=120.0))
+    batch = sorted(flights(), key=lambda r: r.time)
+    states: dict[str, DroneState] = {}
+    alone: dict[str, DroneState | None] = dict.fromkeys("ABC")
+    for report in batch:
+        together = advance_all(states, [report], idx)[report.serial]
+        outcome = advance(alone[report.serial], [report], idx)
+        assert together == outcome
+        states[report.serial] = together.state
+        alone[report.serial] = outcome.state
+
+
 def test_expire_all_equals_expire_per_drone():
     idx = index(zone(active_from=at(105)))
     states = {k: v.state for k, v in advance_all({}, flights(), idx).items()}
