@@ -33,7 +33,7 @@ from typing import Literal
 import numpy as np
 
 from skyguard.geofence.index import Exemption, ZoneIndex
-from skyguard.geofence.reports import BoolArray, FloatArray, IntArray, Report, coordinates
+from skyguard.geofence.reports import Report, coordinates
 from skyguard.geofence.zones import ZoneSpec
 
 AlertKind = Literal["breach", "approach"]
@@ -174,7 +174,7 @@ def evaluate_one(index: ZoneIndex, position: int, report: Report) -> Evaluation:
     in_zone = bool(index.covers(position, lons, lats)[0])
     in_buffer = in_zone or bool(index.buffer_covers(position, lons, lats)[0])
     inside = np.array([in_zone])
-    distance = float(index.projected(position).signed_distance_m(lons, lats, inside)[0])
+    distance = float(index.signed_distances(np.array([position]), lons, lats, inside)[0])
     return judge(index, position, report, in_zone=in_zone, in_buffer=in_buffer, distance_m=distance)
 
 
@@ -211,23 +211,11 @@ def evaluate_reports(
         count=len(pairs),
     )
     distances = np.full(len(keys), math.nan)
-    distances[wanted] = signed_distances(
-        index, positions[wanted], lons[rows[wanted]], lats[rows[wanted]], in_zone[wanted]
+    distances[wanted] = index.signed_distances(
+        positions[wanted], lons[rows[wanted]], lats[rows[wanted]], in_zone[wanted]
     )
     for (row, position), rule, inside, distance in zip(
         pairs, ruled, in_zone.tolist(), distances.tolist(), strict=True
     ):
         verdicts[row][position] = rule.verdict(position, inside, True, distance)
     return verdicts
-
-
-def signed_distances(
-    index: ZoneIndex, positions: IntArray, lons: FloatArray, lats: FloatArray, inside: BoolArray
-) -> FloatArray:
-    """Signed geodesic metres from each point to the boundary of the zone at its position."""
-    distances = np.empty(len(positions), dtype=np.float64)
-    for position in np.unique(positions):
-        hit = positions == position
-        projected = index.projected(int(position))
-        distances[hit] = projected.signed_distance_m(lons[hit], lats[hit], inside[hit])
-    return distances

@@ -89,7 +89,7 @@ def cross(index: ZoneIndex, position: int, start: Report, end: Report) -> Crossi
     for stretch in projected.stretches(start.lon, start.lat, end.lon, end.lat):
         middle = interpolate(start, end, (stretch.start + stretch.end) / 2.0, stretch.middle)
         lons, lats = coordinates([middle])
-        depth = float(projected.signed_distance_m(lons, lats, np.array([True]))[0])
+        depth = float(index.signed_distances(np.array([position]), lons, lats, np.array([True]))[0])
         verdict = judge(index, position, middle, in_zone=True, in_buffer=True, distance_m=depth)
         if verdict.kind == "breach":
             breaching.append((stretch, depth, verdict.altitude_assumed))

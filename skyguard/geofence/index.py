@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiLineString, MultiPolygon
 
-from skyguard.geofence.frames import ProjectedZone
+from skyguard.geofence.frames import FlatZone, ProjectedZone, flat_signed_distances
 from skyguard.geofence.reports import BoolArray, FloatArray, IntArray
 from skyguard.geofence.zones import ZoneSpec
 
@@ -124,6 +124,7 @@ class ZoneIndex:
         if len(self._positions) != len(zones):
             raise ValueError("each zone may appear once in an index")
         self._projected: dict[int, ProjectedZone] = {}
+        self._flat: dict[int, FlatZone | None] = {}
         self._buffers: dict[int, MultiPolygon] = {}
         for i, zone in enumerate(zones):
             self._prepare_buffer(i, zone, previous)
@@ -170,6 +171,31 @@ class ZoneIndex:
             projected = ProjectedZone(self.zones[position].spec.area.shape)
             self._projected[position] = projected
         return projected
+
+    def signed_distances(
+        self, positions: IntArray, lons: FloatArray, lats: FloatArray, inside: BoolArray
+    ) -> FloatArray:
+        """Signed geodesic metres from each point to the boundary of the zone at its position
+        (positive inside): small zones all in one pass in their flat frames, wide zones one at
+        a time in their azimuthal frames."""
+        distances = np.empty(len(positions), dtype=np.float64)
+        flats = [self._flat_zone(int(p)) for p in positions]
+        is_flat = np.fromiter((f is not None for f in flats), np.bool_, len(flats))
+        distances[is_flat] = flat_signed_distances(
+            [f for f in flats if f is not None], lons[is_flat], lats[is_flat], inside[is_flat]
+        )
+        wide = ~is_flat
+        for position in np.unique(positions[wide]):
+            hit = wide & (positions == position)
+            projected = self.projected(int(position))
+            distances[hit] = projected.signed_distance_m(lons[hit], lats[hit], inside[hit])
+        return distances
+
+    def _flat_zone(self, position: int) -> FlatZone | None:
+        """The zone's flat frame (None for a wide zone), made on first use and kept."""
+        if position not in self._flat:
+            self._flat[position] = FlatZone.of(self.zones[position].spec.area.shape)
+        return self._flat[position]
 
     def buffer_shape(self, position: int) -> MultiPolygon:
         """The zone grown by its warning buffer (the zone itself when it has none)."""

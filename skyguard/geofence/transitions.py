@@ -44,6 +44,9 @@ from skyguard.geofence.index import IndexedZone, ZoneIndex
 from skyguard.geofence.reports import Report
 
 DEFAULT_CONFIG = EngineConfig()
+# Distances come out of floating point a hair either side of the exact value; a report
+# `exit_distance_m` out, to within this, counts as that far out.
+DISTANCE_TIE_M = 1e-6
 
 
 class Advanced(NamedTuple):
@@ -205,7 +208,7 @@ def _step(
         outside_m = _outside_m(key[1], verdict, zone)
         if outside_m is None:
             ledger.see(key, zone, _sighting(report, verdict))
-        elif outside_m >= config.exit_distance_m:
+        elif outside_m >= config.exit_distance_m - DISTANCE_TIE_M:
             ledger.close(key, "exited", report.time, report.position)
         else:
             ledger.leave(key, report.time)

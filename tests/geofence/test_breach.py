@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pytest
+import shapely
 
 from skyguard.geofence.breach import evaluate_one, evaluate_reports, severity_of
 from skyguard.geofence.index import Exemption
 from skyguard.geofence.schedule import parse_schedule
-from tests.geofence.builders import CENTRE, T0, at, east_of_edge, index, report, zone
+from tests.geofence.builders import CENTRE, GEOD, T0, at, east_of_edge, index, report, zone
 
 
 def verdict(z, r):
@@ -204,3 +206,39 @@ def test_report_time_is_utc_and_aware():
         report(CENTRE).__class__("D1", T0.replace(tzinfo=None), 8.5, 47.4)
     with pytest.raises(ValueError, match="outside"):
         report((8.5, 95.0))
+
+
+@pytest.mark.parametrize(
+    ("geometry", "radius_m"),
+    [
+        (None, None),  # the 750 m square near Zurich
+        ({"type": "Point", "coordinates": [8.52, 47.405]}, 900.0),
+        ({"type": "Point", "coordinates": [179.999, -16.5]}, 2000.0),  # across the antimeridian
+    ],
+)
+def test_distances_in_the_flat_frame_are_geodesic(geometry, radius_m):
+    """Against brute force: the geodesic distance to the nearest of the boundary's points,
+    densified to about 0.2 m, for points inside and up to 5 km out."""
+    z = zone(geometry, radius_m=radius_m)
+    idx = index(z)
+    rng = np.random.default_rng(3)
+    boundary = shapely.get_coordinates(shapely.segmentize(z.spec.area.shape.boundary, 2e-6))
+    centre = z.spec.area.shape.centroid
+    lon0 = 179.999 if geometry and geometry["coordinates"][0] > 179 else centre.x
+    lons = (lon0 + rng.uniform(-0.06, 0.06, 40) + 180.0) % 360.0 - 180.0
+    lats = centre.y + rng.uniform(-0.04, 0.04, 40)
+    inside = idx.covers(0, lons, lats)
+    measured = idx.signed_distances(np.zeros(40, dtype=np.intp), lons, lats, inside)
+    for lon, lat, distance in zip(lons, lats, measured, strict=True):
+        many = np.full(len(boundary), lon), np.full(len(boundary), lat)
+        truth = GEOD.inv(*many, boundary[:, 0], boundary[:, 1])[2].min()
+        assert abs(abs(distance) - truth) < 0.01
+
+
+def test_a_wide_zone_measures_in_its_azimuthal_frame():
+    idx = index(zone({"type": "Point", "coordinates": [8.52, 47.405]}, radius_m=80_000.0))
+    lons, lats = np.array([8.52, 9.9]), np.array([47.405, 47.405])
+    inside = idx.covers(0, lons, lats)
+    measured = idx.signed_distances(np.zeros(2, dtype=np.intp), lons, lats, inside)
+    assert measured.tolist() == idx.projected(0).signed_distance_m(lons, lats, inside).tolist()
+    assert measured[0] == pytest.approx(80_000.0, abs=5.0)  # 360 chords sag 3 m

@@ -81,12 +81,12 @@ def test_report_by_report_batches_equal_advancing_each_drone():
     batch = sorted(flights(), key=lambda r: r.time)
     states: dict[str, DroneState] = {}
     alone: dict[str, DroneState | None] = dict.fromkeys("ABC")
-    for report in batch:
-        together = advance_all(states, [report], idx)[report.serial]
-        outcome = advance(alone[report.serial], [report], idx)
+    for one in batch:
+        together = advance_all(states, [one], idx)[one.serial]
+        outcome = advance(alone[one.serial], [one], idx)
         assert together == outcome
-        states[report.serial] = together.state
-        alone[report.serial] = outcome.state
+        states[one.serial] = together.state
+        alone[one.serial] = outcome.state
 
 
 def test_expire_all_equals_expire_per_drone():
