@@ -49,17 +49,20 @@ async def current_caller(request: Request) -> Caller:
     return caller
 
 
-CurrentKey = Annotated[Caller, Depends(current_caller)]
+async def caller_in_role(request: Request, roles: tuple[str, ...]) -> Caller:
+    """The caller, if admin or in one of `roles`; 401 or 403 otherwise."""
+    caller = await current_caller(request)
+    if caller.role != "admin" and caller.role not in roles:
+        allowed = ", ".join(("admin", *roles))
+        raise Forbidden(f"role {caller.role!r} may not do this (allowed: {allowed})")
+    return caller
 
 
-def require(*roles: str) -> Callable[[Caller], Coroutine[Any, Any, Caller]]:
+def require(*roles: str) -> Callable[[Request], Coroutine[Any, Any, Caller]]:
     """A dependency admitting admin and the given roles; 403 for any other role."""
 
-    async def check(caller: CurrentKey) -> Caller:
-        if caller.role != "admin" and caller.role not in roles:
-            allowed = ", ".join(("admin", *roles))
-            raise Forbidden(f"role {caller.role!r} may not do this (allowed: {allowed})")
-        return caller
+    async def check(request: Request) -> Caller:
+        return await caller_in_role(request, roles)
 
     return check
 

@@ -158,6 +158,15 @@ async def test_idempotency_key_replays_the_first_response(client, headers, conne
     assert await count_positions(connection) == 2
 
 
+async def test_an_idempotency_key_over_200_characters_is_refused(client, headers, connection):
+    key = {**headers["integrator"], "Idempotency-Key": "k" * 201}
+    r = await client.post("/v1/telemetry", json=report(seconds_ago=1), headers=key)
+    assert r.status_code == 422
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["pointer"] == "header:Idempotency-Key"
+    assert await count_positions(connection) == 0
+
+
 async def test_a_late_report_goes_to_history_but_never_replaces_the_latest(
     client, headers, connection
 ):
