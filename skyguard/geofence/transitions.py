@@ -23,6 +23,7 @@ duplicate, for the caller to store as history.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -68,7 +69,7 @@ class Chain:
     late: tuple[Report, ...] = ()  # older than the drone's latest report
     duplicates: tuple[Report, ...] = ()  # same time as a report already applied
 
-    @property
+    @functools.cached_property
     def reports(self) -> list[Report]:
         """The reports to evaluate: the latest applied one (a segment's start), then the fresh."""
         return ([self.state.last] if self.state is not None else []) + list(self.fresh)
@@ -78,6 +79,14 @@ def chain_of(state: DroneState | None, reports: Sequence[Report]) -> Chain:
     """Sort one drone's reports into fresh ones in time order, late ones, and duplicates."""
     if state is None and not reports:
         raise ValueError("a drone's first batch needs at least one report")
+    if len(reports) == 1:  # the common case of live traffic, sorted out without sorting
+        (report,) = reports
+        if state is not None and state.serial != report.serial:
+            raise ValueError(f"advance applies one drone's reports, got {report.serial}")
+        if state is None or report.time > state.last_time:
+            return Chain(report.serial, state, (report,))
+        held = ((), (report,)) if report.time == state.last_time else ((report,), ())
+        return Chain(report.serial, state, (), *held)
     fresh: list[Report] = []
     late: list[Report] = []
     duplicates: list[Report] = []
