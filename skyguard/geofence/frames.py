@@ -32,6 +32,8 @@ LONLAT_STEP_DEG = 0.01
 METRIC_STEP_M = 1000.0
 # Zones spanning at most this many degrees measure distances in a flat frame (FlatZone).
 FLAT_MAX_SPAN_DEG = 0.5
+# A flat boundary with more vertices than this is prepared (indexed) for nearest points.
+PREPARE_OVER_VERTICES = 200
 _WGS84_A = 6_378_137.0
 _WGS84_E2 = (1.0 / 298.257223563) * (2.0 - 1.0 / 298.257223563)
 
@@ -202,7 +204,8 @@ class FlatZone:
         kx = float(np.radians(1.0) * _WGS84_A / w * np.cos(np.radians(lat0)))
         ky = float(np.radians(1.0) * _WGS84_A * (1.0 - _WGS84_E2) / w**3)
         boundary = shapely.transform(continuous.boundary, lambda xy: (xy - (lon0, lat0)) * (kx, ky))
-        shapely.prepare(boundary)
+        if shapely.get_num_coordinates(boundary) > PREPARE_OVER_VERTICES:
+            shapely.prepare(boundary)  # an index of its edges: memory, paid back on big shapes
         return cls(lon0, lat0, kx, ky, boundary)
 
 

@@ -83,13 +83,24 @@ class _PartTree:
         parts: list[object] = []
         owners: list[int] = []
         for owner, shape in shapes:
-            pieces = shapely.get_parts(shape)
+            # a one-part shape is indexed as it is: its part would be a copy of every vertex
+            pieces = [shape] if shapely.get_num_geometries(shape) == 1 else shapely.get_parts(shape)
             parts.extend(pieces)
             owners.extend([owner] * len(pieces))
         self.parts = np.array(parts, dtype=object)
         self.owners = np.array(owners, dtype=np.intp)
         shapely.prepare(self.parts)
         self.tree = shapely.STRtree(self.parts)
+        self._parts_of: defaultdict[int, list[int]] = defaultdict(list)
+        for part, owner in enumerate(owners):
+            self._parts_of[owner].append(part)
+
+    def owner_covers(self, owner: int, points: GeometryArray) -> BoolArray:
+        """Whether some part of `owner` covers each point (its prepared parts, not the whole)."""
+        covered = np.zeros(len(points), dtype=np.bool_)
+        for part in self._parts_of.get(owner, ()):
+            covered |= shapely.covers(self.parts[part], points)
+        return covered
 
     def covering(self, points: GeometryArray) -> IntArray:
         """[point, owner] pairs where a part covers the point."""
@@ -131,8 +142,6 @@ class ZoneIndex:
         self._zone_tree = _PartTree((i, zone.spec.area.shape) for i, zone in enumerate(zones))
         self._buffer_tree = _PartTree(self._buffers.items())
         self._exemptions = [_by_serial(zone.exemptions) for zone in zones]
-        for zone in zones:
-            shapely.prepare(zone.spec.area.shape)
 
     @classmethod
     def build(cls, zones: Iterable[IndexedZone], previous: ZoneIndex | None = None) -> ZoneIndex:
@@ -148,9 +157,9 @@ class ZoneIndex:
             if old in previous._buffers:
                 self._buffers[position] = previous._buffers[old]
             return
-        if zone.spec.warning_buffer_m > 0.0:
-            buffer_m = zone.spec.warning_buffer_m
-            self._buffers[position] = self.projected(position).buffered(buffer_m)
+        if zone.spec.warning_buffer_m > 0.0:  # the frame is made again if a crossing needs it
+            projected = self._projected.get(position) or ProjectedZone(zone.spec.area.shape)
+            self._buffers[position] = projected.buffered(zone.spec.warning_buffer_m)
 
     def __len__(self) -> int:
         """The number of zones indexed."""
@@ -214,13 +223,13 @@ class ZoneIndex:
 
     def covers(self, position: int, lons: FloatArray, lats: FloatArray) -> BoolArray:
         """Whether the zone at `position` covers each point."""
-        shape = self.zones[position].spec.area.shape
-        return np.asarray(shapely.covers(shape, shapely.points(lons, lats)), dtype=np.bool_)
+        return self._zone_tree.owner_covers(position, shapely.points(lons, lats))
 
     def buffer_covers(self, position: int, lons: FloatArray, lats: FloatArray) -> BoolArray:
         """Whether the zone's warning buffer (zone included) covers each point."""
-        shape = self.buffer_shape(position)
-        return np.asarray(shapely.covers(shape, shapely.points(lons, lats)), dtype=np.bool_)
+        if position not in self._buffers:
+            return self.covers(position, lons, lats)
+        return self._buffer_tree.owner_covers(position, shapely.points(lons, lats))
 
 
 def _same_shape(old: IndexedZone, new: IndexedZone) -> bool:
