@@ -29,13 +29,21 @@ EPILOG = (
 @contextmanager
 def database(settings: Settings) -> Iterator[str]:
     """The database URL for the duration of a command (embedded cluster started if needed)."""
+    with database_started(settings) as (url, _):
+        yield url
+
+
+@contextmanager
+def database_started(settings: Settings) -> Iterator[tuple[str, bool]]:
+    """The database URL, and whether this command started the embedded cluster (and will
+    stop it at the end)."""
     if settings.database_url:
-        yield settings.database_url
+        yield settings.database_url, False
         return
     cluster = EmbeddedPostgres(settings.data_dir)
     started = cluster.start()
     try:
-        yield cluster.ensure_database("skyguard")
+        yield cluster.ensure_database("skyguard"), started
     finally:
         if started:
             cluster.stop()
@@ -61,7 +69,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from skyguard.store.migrate import is_at_head, upgrade
 
-    with database(settings) as url:
+    with database_started(settings) as (url, cluster_started):
         if args.migrate or args.bootstrap:
             upgrade(url)
         elif not is_at_head(url):
@@ -70,6 +78,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             bootstrap(url)
         os.environ["SKYGUARD_DATABASE_URL"] = url
         print(f"skyguard serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+        if not cluster_started:
+            # Nothing to clean up afterwards: become uvicorn itself, so the process that
+            # supervises the workers does not keep this command's imports (about 100 MB).
+            os.execv(sys.executable, uvicorn_argv(args))  # noqa: S606 - our own interpreter
         uvicorn.run(
             "skyguard.app:from_environment",
             factory=True,
@@ -79,6 +91,15 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             log_level=args.log_level,
             timeout_graceful_shutdown=5,  # open alert streams must not hold a shutdown
         )
+
+
+def uvicorn_argv(args: argparse.Namespace) -> list[str]:
+    """uvicorn's own command line for the app, as `serve` would run it in-process."""
+    return [
+        sys.executable, "-m", "uvicorn", "skyguard.app:from_environment", "--factory",
+        "--host", str(args.host), "--port", str(args.port), "--workers", str(args.workers),
+        "--log-level", str(args.log_level), "--timeout-graceful-shutdown", "5",
+    ]  # fmt: skip
 
 
 def bootstrap(url: str) -> None:

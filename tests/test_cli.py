@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -137,3 +138,22 @@ def test_embedded_cluster_runs_unprivileged(tmp_path):
         cluster.stop()
         shutil.rmtree(cluster.home, ignore_errors=True)
     assert not cluster.is_running()
+
+
+def test_serve_on_a_given_database_becomes_uvicorn_itself(database_url):
+    """With nothing to stop afterwards, serve execs uvicorn: the process supervising the
+    workers does not keep the command line's imports."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGUARD_")}
+    env["SKYGUARD_DATABASE_URL"] = database_url
+    port = free_port()
+    argv = [sys.executable, "-m", "skyguard.cli", "serve", "--port", str(port), "--workers", "2"]
+    server = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_ready(port, server)
+        command_line = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"uvicorn" in command_line
+        assert b"skyguard.app:from_environment" in command_line
+    finally:
+        assert "skyguard serving on" in stop_server(server)
