@@ -27,14 +27,6 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = int.from_bytes(b"sg-expry", "big")  # one advisory lock id, held per tick
 TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 
-# Drones time can still change: those with open episodes, and those not yet silent (a zone or
-# an exemption window may begin or end while they are inside).
-CANDIDATES = text("""
-    SELECT serial FROM drone_engine_state
-    WHERE state IS NOT NULL
-      AND (last_time >= :since OR state->'episodes' <> CAST('[]' AS jsonb))
-""")
-
 
 @dataclass(frozen=True)
 class Expired:
@@ -57,15 +49,14 @@ async def expire_once(database: Database, engine: Engine, now: datetime) -> Expi
 async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     """Apply the passing of time up to `now` to every drone it can change (the caller commits)."""
     expired = await _expire_alerts(session, engine, now)
-    # last, so the tick waits for no lock while it holds flight rows (ingest takes engine rows
-    # first, then flights; flights a batch holds are skipped)
+    # flights of drones an ingest batch holds (their engine rows locked) are skipped
     closed = await flights.close_silent(session, now, engine.flight_gap)
     return Expired(ran=True, drones=expired.drones, alerts=expired.alerts, flights_closed=closed)
 
 
 async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     since = now - engine.config.silence_timeout
-    serials = list((await session.scalars(CANDIDATES, {"since": since})).all())
+    serials = await engine_state.expiry_candidates(session, since)
     if not serials:
         return Expired(ran=True)
     index = await engine.zones.current(session)

@@ -1,7 +1,9 @@
-"""One request's reports in: validate each, store the good ones in one statement."""
+"""One request's reports in: validate each, store the good ones, evaluate the new ones; a few
+pipelined statements per batch, never one per report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,7 +14,8 @@ from skyguard.geofence.episodes import EngineConfig
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
 from skyguard.ingest.validate import Rejection, validate_batch
-from skyguard.store import alerts, drones, engine_state, flights, positions
+from skyguard.store import alerts, driver, drones, engine_state, flights, positions
+from skyguard.store.engine_state import Memory, MemoryCache
 from skyguard.store.zone_index import ZoneIndexCache
 
 
@@ -23,6 +26,7 @@ class Engine:
     zones: ZoneIndexCache
     config: EngineConfig
     flight_gap: timedelta = timedelta(seconds=120)
+    memories: MemoryCache = field(default_factory=MemoryCache)
 
 
 @dataclass
@@ -77,25 +81,38 @@ async def ingest(
     if not unique:
         return result
     reports = [r for _, r in unique]
-    await positions.ensure_partitions(session, reports)
+    memories, stored_before = await store(session, reports, engine)
+    result.duplicates += [unique[i][0] for i in stored_before]
+    result.duplicates.sort()
+    result.accepted = len(reports) - len(stored_before)
+    fresh = [r for i, r in enumerate(reports) if i not in stored_before]
+    if fresh:
+        result.alerts = await evaluate_locked(session, fresh, engine, memories, latest=True)
+    return result
+
+
+async def store(
+    session: AsyncSession, reports: Sequence[Report], engine: Engine
+) -> tuple[dict[str, Memory], set[int]]:
+    """Make the partitions the reports need, note new drones, lock the drones' memories and
+    store the reports, in one round trip; the memories, and the indexes of the reports that
+    were stored before (duplicates)."""
     first_seen: dict[str, datetime] = {}
     for report in reports:
         if report.serial not in first_seen or report.time < first_seen[report.serial]:
             first_seen[report.serial] = report.time
-    await drones.ensure_seen(session, first_seen)
-    stored = await positions.insert_positions(
-        session,
-        reports,
-        gap=engine.config.silence_timeout,
-        speed_mps=engine.config.max_segment_speed_mps,
-    )
-    result.duplicates += [i for i, r in unique if (r.serial, r.time) not in stored]
-    result.duplicates.sort()
-    result.accepted = len(stored)
-    fresh = [r for r in reports if (r.serial, r.time) in stored]
-    await positions.update_latest(session, fresh)
-    result.alerts = await evaluate(session, fresh, engine)
-    return result
+    connection = await driver.connection_of(session)
+    async with connection.pipeline():
+        await positions.send_partitions(connection, reports)
+        await drones.send_seen(connection, first_seen)
+        locked = await engine_state.send_lock(connection, list(first_seen), engine.memories)
+        inserted = await positions.send_positions(
+            connection,
+            reports,
+            gap=engine.config.silence_timeout,
+            speed_mps=engine.config.max_segment_speed_mps,
+        )
+    return await locked.result(), await inserted.result()
 
 
 async def evaluate(
@@ -105,11 +122,33 @@ async def evaluate(
     transitions as alerts, each carrying its flight."""
     if not reports:
         return []
+    memories = await engine_state.lock(session, [r.serial for r in reports], engine.memories)
+    return await evaluate_locked(session, reports, engine, memories)
+
+
+async def evaluate_locked(
+    session: AsyncSession,
+    reports: list[Report],
+    engine: Engine,
+    memories: dict[str, Memory],
+    *,
+    latest: bool = False,
+) -> list[dict[str, Any]]:
+    """evaluate() with the drones' rows locked and their memories read already; `latest`: move
+    the drones' latest positions on too (in the same round trip as the rest)."""
     index = await engine.zones.current(session)
-    states = await engine_state.lock_states(session, [r.serial for r in reports])
-    after = {serial: state.last_time for serial, state in states.items()}
-    flight_ids = await flights.follow_reports(session, reports, engine.flight_gap, after)
+    states = {s: m.state for s, m in memories.items() if m.state is not None}
+    changed, touched = flights.follow_flights(memories, reports, engine.flight_gap)
     outcomes = advance_all(states, reports, index, engine.config)
     transitions = [t for outcome in outcomes.values() for t in outcome.transitions]
-    await engine_state.save_states(session, {s: o.state for s, o in outcomes.items()})
-    return await alerts.apply_transitions(session, transitions, flight_ids)
+    connection = await driver.connection_of(session)
+    async with connection.pipeline():
+        if latest:
+            await positions.send_latest(connection, reports)
+        new_states = {s: o.state for s, o in outcomes.items()}
+        await engine_state.send_save(connection, new_states, changed, engine.memories)
+        await flights.send_flights(connection, touched)
+    current = {s: changed.get(s, m.flight) for s, m in memories.items()}
+    flight_ids = {s: f.id for s, f in current.items() if f is not None}
+    launches = {f.id: f.launch for f in touched if f.launch is not None}
+    return await alerts.apply_transitions(session, transitions, flight_ids, launches)

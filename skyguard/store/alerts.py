@@ -15,19 +15,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.errors import Conflict, NotFound
 from skyguard.geofence.episodes import Transition
-from skyguard.store import audit
-from skyguard.store.drones import drone_body, drone_json
+from skyguard.store import alert_rows, audit, driver
+from skyguard.store.alert_rows import AlertRow
+from skyguard.store.drones import drone_json, send_summaries
 from skyguard.store.flights import launch_json, launch_points
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Alert, AlertEvent, Drone, DroneLatest, Flight, Owner
 from skyguard.store.zones import iso_utc, load_zone
+from skyguard.tracks.launch import LaunchPoint
 
 EVENT_TYPES = {"open": "alert.opened", "update": "alert.updated", "close": "alert.closed"}
 NOTIFY = text("SELECT pg_notify('skyguard_alerts', '')")
 
 
 def alert_json(
-    row: Alert, drone: dict[str, Any] | None, launch: dict[str, Any] | None = None
+    row: Alert | AlertRow, drone: dict[str, Any] | None, launch: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The alert as the API, the stream and webhooks show it, with its flight's launch point."""
     return {
@@ -65,102 +67,65 @@ def _drone_summary(drone: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: drone.get(k) for k in keys}
 
 
-async def _open_alert(session: AsyncSession, t: Transition, flight_id: uuid.UUID | None) -> Alert:
-    row = Alert(
-        id=uuid.uuid4(),
-        serial=t.serial,
-        flight_id=flight_id,
-        zone_id=t.zone_id,
-        zone_version=t.zone_version,
-        kind=t.alert_kind,
-        severity=t.severity,
-        status="open",
-        opened_at=t.opened_at,
-        last_seen_at=t.at,
-        entry_lon=t.entry[0],
-        entry_lat=t.entry[1],
-        lon=t.position[0],
-        lat=t.position[1],
-        depth_m=t.depth_m,
-        max_depth_m=t.max_depth_m,
-        altitude_assumed=t.altitude_assumed,
-    )
-    session.add(row)
-    return row
-
-
-async def _find_open(session: AsyncSession, t: Transition) -> Alert | None:
-    """The open alert of the transition's episode, locked: an ack or resolve racing us waits."""
-    return await session.scalar(
-        select(Alert)
-        .where(
-            Alert.serial == t.serial,
-            Alert.zone_id == t.zone_id,
-            Alert.kind == t.alert_kind,
-            Alert.closed_at.is_(None),
-        )
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-
-
-def _follow(row: Alert, t: Transition) -> None:
-    row.zone_version = t.zone_version
-    row.severity = t.severity
-    row.lon, row.lat = t.position
-    row.depth_m = t.depth_m
-    row.max_depth_m = max(row.max_depth_m, t.max_depth_m)
-    row.altitude_assumed = row.altitude_assumed or t.altitude_assumed
-    if t.kind == "update":
-        row.last_seen_at = max(row.last_seen_at, t.at)
-    if t.kind == "close":
-        row.closed_at = t.at
-        row.close_reason = t.close_reason
-        if row.status != "resolved":
-            row.status = "closed"
-
-
 async def apply_transitions(
     session: AsyncSession,
     transitions: Sequence[Transition],
     flight_ids: Mapping[str, uuid.UUID] | None = None,
+    launches: Mapping[uuid.UUID, LaunchPoint] | None = None,
 ) -> list[dict[str, Any]]:
     """Persist transitions in order as alert rows and events; the alerts touched, as JSON.
 
     One row per episode: the partial unique index on open alerts makes a second open for the
     same (drone, zone, kind) fail loudly rather than double an alert. An alert opens in the
-    drone's current flight (`flight_ids`) and shows that flight's launch point as it is now.
+    drone's current flight (`flight_ids`) and shows that flight's launch point as it is now
+    (`launches` holds those the caller knows; the others are read).
     """
     if not transitions:
         return []
     flight_ids = flight_ids or {}
-    serials = {t.serial for t in transitions}
-    drones = {s: await drone_body(session, s) for s in sorted(serials)}
-    launches = await launch_points(session, list(flight_ids.values()))
-    touched: dict[uuid.UUID, Alert] = {}
+    connection = await driver.connection_of(session)
+    async with connection.pipeline():
+        pending = await alert_rows.send_open(connection, transitions)
+        summaries = await send_summaries(connection, sorted({t.serial for t in transitions}))
+    held, drones = await pending.result(), await summaries.result()
+    touched: dict[uuid.UUID, AlertRow] = {}
+    opened: set[uuid.UUID] = set()
+    events: list[tuple[AlertRow, str, dict[str, Any]]] = []
     for t in transitions:
+        key = (t.serial, t.zone_id, t.alert_kind)
         if t.kind == "open":
-            row: Alert | None = await _open_alert(session, t, flight_ids.get(t.serial))
+            row = held[key] = alert_rows.opened(t, flight_ids.get(t.serial))
+            opened.add(row.id)
+        elif (found := held.get(key)) is not None:
+            row = found
+            alert_rows.follow(row, t)
         else:
-            row = await _find_open(session, t)
-        if row is None:
             continue  # an update or close for an alert we never opened (state lost): skip
-        if t.kind != "open":
-            _follow(row, t)
-        await session.flush()
+        if t.kind == "close":
+            del held[key]
         touched[row.id] = row
-        if row.flight_id is not None and row.flight_id not in launches:
-            launches.update(await launch_points(session, [row.flight_id]))
-        body = alert_json(row, drones[row.serial], _launch_of(row, launches))
-        session.add(AlertEvent(alert_id=row.id, type=EVENT_TYPES[t.kind], body=body))
-    await session.flush()
-    await session.execute(NOTIFY)
+        events.append((row, EVENT_TYPES[t.kind], alert_json(row, drones.get(row.serial))))
+    wanted = {r.flight_id for r in touched.values() if r.flight_id is not None}
+    given = launches or {}
+    known = {f: given[f].as_json() for f in wanted if f in given}
+    known.update(await launch_points(session, wanted - known.keys()))
+    for row, _, body in events:
+        body["launch_point"] = _launch_of(row, known)
+    async with connection.pipeline():
+        await alert_rows.send_writes(
+            connection,
+            [row for row in touched.values() if row.id not in opened],
+            [row for row in touched.values() if row.id in opened],
+            [(row.id, kind, body) for row, kind, body in events],
+        )
     return [
-        alert_json(row, drones[row.serial], _launch_of(row, launches)) for row in touched.values()
+        alert_json(row, drones.get(row.serial), _launch_of(row, known)) for row in touched.values()
     ]
 
 
-def _launch_of(row: Alert, launches: Mapping[uuid.UUID, dict[str, Any]]) -> dict[str, Any] | None:
+def _launch_of(
+    row: Alert | AlertRow, launches: Mapping[uuid.UUID, dict[str, Any]]
+) -> dict[str, Any] | None:
     return launches.get(row.flight_id) if row.flight_id is not None else None
 
 

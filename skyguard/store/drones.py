@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
-    Text,
     and_,
-    bindparam,
-    false,
     func,
     or_,
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.errors import Conflict, NotFound
-from skyguard.store import audit
+from skyguard.store import audit, driver
 from skyguard.store.keys import Caller
 from skyguard.store.tables import Drone, Owner
 
@@ -120,6 +115,36 @@ async def load_drone(
     if row is None:
         raise NotFound(f"no drone with serial {serial!r}")
     return row[0], row[1]
+
+
+SUMMARIES = """
+    SELECT d.serial, d.registered, d.model, d.registration_id,
+           o.id, o.name, o.phone, o.id_number, o.organisation
+    FROM drones d LEFT JOIN owners o ON o.id = d.owner_id
+    WHERE d.serial = ANY(%(serials)b::text[])
+"""
+
+
+def _summaries(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for serial, registered, model, registration_id, owner_id, *owner in rows:
+        found[serial] = {
+            "serial": serial,
+            "registered": registered,
+            "model": model,
+            "registration_id": registration_id,
+            "owner": None
+            if owner_id is None
+            else {"id": str(owner_id), **dict(zip(OWNER_FIELDS, owner, strict=True))},
+        }
+    return found
+
+
+async def send_summaries(
+    connection: driver.Connection, serials: Sequence[str]
+) -> driver.Pending[dict[str, dict[str, Any]]]:
+    """Each drone as an alert shows it (serial, registration, owner), once read."""
+    return await driver.query(connection, SUMMARIES, {"serials": list(serials)}, _summaries)
 
 
 async def drone_body(session: AsyncSession, serial: str) -> dict[str, Any]:
@@ -279,23 +304,27 @@ async def list_drones(
     return [(row[0], row[1]) for row in (await session.execute(statement)).all()]
 
 
-async def ensure_seen(session: AsyncSession, serials_with_times: dict[str, datetime]) -> None:
+ENSURE_SEEN = """
+    INSERT INTO drones (serial, first_seen_at, registered)
+    SELECT s.serial, s.first_seen_at, false
+    FROM unnest(%(serials)b::text[], %(times)b::timestamptz[]) AS s(serial, first_seen_at)
+    ON CONFLICT (serial) DO NOTHING
+"""
+
+
+async def send_seen(
+    connection: driver.Connection, serials_with_times: Mapping[str, datetime]
+) -> None:
     """Insert serials not yet known as unregistered drones first seen then; known ones unchanged."""
     if not serials_with_times:
         return
     # Sorted, so concurrent batches take the same keys in the same order (no deadlock); unnest
     # of two arrays keeps it one statement with two parameters however large the batch.
     serials = sorted(serials_with_times)
-    rows = select(
-        func.unnest(bindparam("serials", serials, type_=ARRAY(Text))),
-        func.unnest(
-            bindparam(
-                "times",
-                [serials_with_times[s] for s in serials],
-                type_=ARRAY(DateTime(timezone=True)),
-            )
-        ),
-        false(),
-    )
-    statement = pg_insert(Drone).from_select(["serial", "first_seen_at", "registered"], rows)
-    await session.execute(statement.on_conflict_do_nothing(index_elements=[Drone.serial]))
+    times = [serials_with_times[s] for s in serials]
+    await driver.send(connection, ENSURE_SEEN, {"serials": serials, "times": times})
+
+
+async def ensure_seen(session: AsyncSession, serials_with_times: Mapping[str, datetime]) -> None:
+    """Insert serials not yet known as unregistered drones first seen then; known ones unchanged."""
+    await send_seen(await driver.connection_of(session), serials_with_times)

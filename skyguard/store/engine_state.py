@@ -1,93 +1,186 @@
-"""The engine's per-drone memory in PostgreSQL: locked per batch, so workers keep drone order."""
+"""Each drone's memory in PostgreSQL (drone_engine_state): locked per batch, so workers keep drone
+order; it holds the engine's state and the open flight (drone_memory), and the last report's
+time and place, which the next report's segment starts from (positions.INSERT_POSITIONS)."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from collections.abc import Sequence
-from dataclasses import asdict, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from skyguard.geofence.episodes import DroneState, Episode
-from skyguard.geofence.reports import Report
+from skyguard.geofence.episodes import DroneState
+from skyguard.store import driver
+from skyguard.store.drone_memory import pack_flight, pack_state, unpack_flight, unpack_state
+from skyguard.tracks.flights import FlightTrack
 
-REPORT_FIELDS = [f.name for f in fields(Report)]
-
-INSERT_MISSING = text("""
+INSERT_MISSING = """
     INSERT INTO drone_engine_state (serial)
-    SELECT unnest(CAST(:serials AS text[]))
+    SELECT unnest(%(serials)b::text[])
     ON CONFLICT (serial) DO NOTHING
-""")
+"""
 
-LOCK = text("""
-    SELECT serial, state FROM drone_engine_state
-    WHERE serial = ANY(CAST(:serials AS text[]))
+LOCK = """
+    SELECT serial, state, flight FROM drone_engine_state
+    WHERE serial = ANY(%(serials)b::text[])
     ORDER BY serial
     FOR UPDATE
-""")
+"""
 
-SAVE = text("""
-    UPDATE drone_engine_state AS d SET state = CAST(s.state AS jsonb), last_time = s.last_time
-    FROM unnest(CAST(:serials AS text[]), CAST(:states AS text[]),
-                CAST(:times AS timestamptz[])) AS s(serial, state, last_time)
+# A drone's memory after a batch; its flight untouched where `flight` is NULL and `keep` is true.
+SAVE = """
+    UPDATE drone_engine_state AS d
+    SET state = s.state, last_time = s.last_time, last_lon = s.last_lon, last_lat = s.last_lat,
+        open_episodes = s.open_episodes,
+        flight = CASE WHEN s.keep THEN d.flight ELSE s.flight END
+    FROM unnest(%(serials)b::text[], %(states)b::bytea[], %(times)b::timestamptz[],
+                %(lons)b::float8[], %(lats)b::float8[], %(episodes)b::int2[],
+                %(flights)b::bytea[], %(keep)b::bool[])
+         AS s(serial, state, last_time, last_lon, last_lat, open_episodes, flight, keep)
     WHERE d.serial = s.serial
+"""
+
+# Drones time can still change: those with open episodes, and those not yet silent (a zone or
+# an exemption window may begin or end while they are inside).
+CANDIDATES = text("""
+    SELECT serial FROM drone_engine_state
+    WHERE state IS NOT NULL AND (last_time >= :since OR open_episodes > 0)
 """)
 
 
-def state_to_json(state: DroneState) -> dict[str, Any]:
-    """A DroneState as JSON."""
-    last = {name: getattr(state.last, name) for name in REPORT_FIELDS}
-    last["time"] = state.last.time.isoformat()
-    episodes = []
-    for episode in state.episodes:
-        item = asdict(episode)
-        item["zone_id"] = str(episode.zone_id)
-        for key in ("opened_at", "last_inside_at", "outside_since"):
-            item[key] = item[key].isoformat() if item[key] is not None else None
-        episodes.append(item)
-    return {"last": last, "episodes": episodes}
+@dataclass
+class Memory:
+    """What is kept of one drone between batches: the engine's state and its open flight."""
+
+    state: DroneState | None = None
+    flight: FlightTrack | None = None
 
 
-def state_from_json(serial: str, data: dict[str, Any]) -> DroneState:
-    """The DroneState kept as JSON."""
-    last = dict(data["last"])
-    last["time"] = datetime.fromisoformat(last["time"])
-    episodes = []
-    for item in data["episodes"]:
-        item = dict(item)
-        item["zone_id"] = uuid.UUID(item["zone_id"])
-        item["entry"] = tuple(item["entry"])
-        item["position"] = tuple(item["position"])
-        for key in ("opened_at", "last_inside_at", "outside_since"):
-            item[key] = datetime.fromisoformat(item[key]) if item[key] is not None else None
-        episodes.append(Episode(**item))
-    return DroneState(serial, Report(**last), tuple(episodes))
+Row = tuple[bytes | None, bytes | None]  # a drone's (state, flight) columns as stored
+
+
+class MemoryCache:
+    """The memories this process last wrote, by the bytes it wrote: a row read back unchanged
+    needs no decoding (a few hundredths of a millisecond a drone, and the garbage).
+
+    A memory is taken out when a batch uses it (the batch changes its flight in place) and put
+    back with the bytes the batch writes. Should that batch roll back, the row keeps its old
+    bytes and the next batch decodes them; a row another worker wrote reads differently too.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        """Keep at most `size` drones (about 10 kB each), the least recently written first."""
+        self._size = size
+        self._entries: dict[str, tuple[Row, Memory]] = {}
+
+    def take(self, serial: str, row: Row) -> Memory:
+        """The memory these bytes hold, from the cache when they are what it holds."""
+        entry = self._entries.pop(serial, None)
+        if entry is not None and entry[0] == row:
+            return entry[1]
+        state, flight = row
+        return Memory(
+            None if state is None else unpack_state(serial, state),
+            None if flight is None else unpack_flight(serial, flight),
+        )
+
+    def put(self, serial: str, row: Row, memory: Memory) -> None:
+        """Remember the memory a batch writes as these bytes."""
+        self._entries[serial] = (row, memory)
+        if len(self._entries) > self._size:
+            del self._entries[next(iter(self._entries))]
+
+
+async def send_lock(
+    connection: driver.Connection, serials: Sequence[str], cache: MemoryCache | None = None
+) -> driver.Pending[dict[str, Memory]]:
+    """Lock these drones' rows (creating missing ones) in one order; their memories, once read.
+
+    The row lock is what keeps one drone's reports in order when several workers ingest at once:
+    a second batch for the same drone waits here until the first commits. Two statements, so
+    that the lock's snapshot sees a row another worker inserted and committed meanwhile.
+    """
+    ordered = sorted(set(serials))
+    await driver.send(connection, INSERT_MISSING, {"serials": ordered})
+    take = (cache or MemoryCache()).take
+
+    def memories(rows: list[tuple[str, bytes | None, bytes | None]]) -> dict[str, Memory]:
+        return {serial: take(serial, (state, flight)) for serial, state, flight in rows}
+
+    return await driver.query(connection, LOCK, {"serials": ordered}, memories)
+
+
+async def lock(
+    session: AsyncSession, serials: Sequence[str], cache: MemoryCache | None = None
+) -> dict[str, Memory]:
+    """Lock these drones' rows (creating missing ones); their memories."""
+    connection = await driver.connection_of(session)
+    async with connection.pipeline():
+        pending = await send_lock(connection, serials, cache)
+    return await pending.result()
 
 
 async def lock_states(session: AsyncSession, serials: Sequence[str]) -> dict[str, DroneState]:
-    """Lock these drones' engine rows (creating missing ones) in one order; their known states.
-
-    The row lock is what keeps one drone's reports in order when several workers ingest at once:
-    a second batch for the same drone waits here until the first commits.
-    """
-    ordered = sorted(set(serials))
-    await session.execute(INSERT_MISSING, {"serials": ordered})
-    rows = await session.execute(LOCK, {"serials": ordered})
-    return {serial: state_from_json(serial, state) for serial, state in rows if state is not None}
+    """Lock these drones' rows (creating missing ones) in one order; their known engine states."""
+    memories = await lock(session, serials)
+    return {s: m.state for s, m in memories.items() if m.state is not None}
 
 
-async def save_states(session: AsyncSession, states: dict[str, DroneState]) -> None:
-    """Write the drones' new engine states (rows already locked by lock_states)."""
+async def send_save(
+    connection: driver.Connection,
+    states: Mapping[str, DroneState],
+    flights: Mapping[str, FlightTrack | None] | None = None,
+    cache: MemoryCache | None = None,
+) -> None:
+    """Write the drones' new states, and for the drones in `flights` their open flight (None:
+    none open), rows already locked; the others keep theirs. With a cache, drones whose flight
+    is written are remembered in it."""
+    if not states:
+        return
+    flights = flights or {}
     ordered = sorted(states)
-    await session.execute(
-        SAVE,
-        {
-            "serials": ordered,
-            "states": [json.dumps(state_to_json(states[s])) for s in ordered],
-            "times": [states[s].last_time for s in ordered],
-        },
+    kept = [states[s] for s in ordered]
+    packed = [pack_state(state) for state in kept]
+    written: list[bytes | None] = []
+    for serial, state, state_bytes in zip(ordered, kept, packed, strict=True):
+        if serial not in flights:
+            written.append(None)
+            continue
+        flight = flights[serial]
+        flight_bytes = None if flight is None else pack_flight(flight)
+        written.append(flight_bytes)
+        if cache is not None:
+            cache.put(serial, (state_bytes, flight_bytes), Memory(state, flight))
+    params: dict[str, Any] = {
+        "serials": ordered,
+        "states": packed,
+        "times": [state.last.time for state in kept],
+        "lons": driver.Floats([state.last.lon for state in kept]),
+        "lats": driver.Floats([state.last.lat for state in kept]),
+        "episodes": [len(state.episodes) for state in kept],
+        "flights": written,
+        "keep": [s not in flights for s in ordered],
+    }
+    await driver.send(connection, SAVE, params)
+
+
+async def save_states(session: AsyncSession, states: Mapping[str, DroneState]) -> None:
+    """Write the drones' new engine states (rows already locked by lock_states)."""
+    await send_save(await driver.connection_of(session), states)
+
+
+async def clear_flights(connection: driver.Connection, serials: Sequence[str]) -> None:
+    """Forget the drones' open flights (closed; rows already locked)."""
+    await driver.send(
+        connection,
+        "UPDATE drone_engine_state SET flight = NULL WHERE serial = ANY(%(serials)b::text[])",
+        {"serials": sorted(serials)},
     )
+
+
+async def expiry_candidates(session: AsyncSession, since: datetime) -> list[str]:
+    """Drones the passing of time may change: reported since `since`, or with open episodes."""
+    return list((await session.scalars(CANDIDATES, {"since": since})).all())

@@ -5,35 +5,33 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, Text, any_, cast, select, text, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.errors import InvalidInput, NotFound
 from skyguard.geofence.reports import Report
-from skyguard.store import positions
+from skyguard.store import driver, engine_state, positions
+from skyguard.store.drone_memory import unpack_flight
+from skyguard.store.engine_state import Memory
 from skyguard.store.tables import Flight
 from skyguard.store.zones import iso_utc
 from skyguard.tracks.export import FlightSpan, Leg, split_legs
-from skyguard.tracks.flights import FlightTrack, close, follow
+from skyguard.tracks.flights import FlightTrack, close_all, follow_all
 from skyguard.tracks.launch import LaunchEvidence, LaunchPoint
 
-# The columns a flight's state needs (launch_geom and updated_at are derived when written); the
-# evidence as text, parsed here: psycopg's jsonb loader took 0.2 ms a row.
-STATE_COLUMNS = [
-    cast(c, Text).label(c.name) if c.name == "evidence" else c
-    for c in Flight.__table__.c
-    if c.name not in ("launch_geom", "updated_at")
-]
+# The columns of a flight row, but launch_geom and updated_at (derived when written).
+STATE_COLUMNS = [c for c in Flight.__table__.c if c.name not in ("launch_geom", "updated_at")]
 
 
 def track_of(row: Any) -> FlightTrack:
-    """The pure flight a `flights` row (or a row of its STATE_COLUMNS) holds."""
-    evidence = json.loads(row.evidence) if isinstance(row.evidence, str) else row.evidence or {}
+    """The pure flight a `flights` row (or a row of its STATE_COLUMNS) holds; its evidence is
+    the row's (kept once closed), else none."""
+    evidence = row.evidence if isinstance(row.evidence, dict) else json.loads(row.evidence or "{}")
     return FlightTrack(
         id=row.id,
         serial=row.serial,
@@ -43,7 +41,7 @@ def track_of(row: Any) -> FlightTrack:
         distance_m=row.distance_m,
         first=(row.first_lon, row.first_lat),
         last=(row.last_lon, row.last_lat, row.last_alt_m),
-        evidence=LaunchEvidence.from_json(evidence["launch"]),
+        evidence=LaunchEvidence.from_json(evidence.get("launch") or {}),
         max_alt_m=row.max_alt_m,
         max_reported_height_m=evidence.get("max_reported_height_m"),
         closed_at=row.closed_at,
@@ -80,20 +78,20 @@ SAVED = (
     ("launch_lat", "float8"), ("launch_radius_m", "float8"), ("launch_method", "text"),
     ("launch_confidence", "float8"), ("launch_basis", "text"),
     ("launch_ground_alt_m", "float8"), ("landing_lon", "float8"), ("landing_lat", "float8"),
+    ("evidence", "text"),
 )  # fmt: skip
 _NAMES = [name for name, _ in SAVED]
-# The evidence goes as one JSON array, element i for row i: a text[] of JSON documents costs
-# a regex escape per character on the way out.
-SAVE = text(f"""
-    INSERT INTO flights AS f ({", ".join(_NAMES)}, evidence, launch_geom, updated_at)
-    SELECT {", ".join(f"v.{n}" for n in _NAMES)}, CAST(:evidence AS jsonb) -> CAST(v.i - 1 AS int),
+# The evidence is JSON text for a closed flight, NULL for an open one (its evidence lives with
+# the drone, in drone_engine_state.flight, rewritten with every batch).
+SAVE = f"""
+    INSERT INTO flights AS f ({", ".join(_NAMES)}, launch_geom, updated_at)
+    SELECT {", ".join(f"v.{n}" for n in _NAMES[:-1])}, CAST(v.evidence AS jsonb),
            ST_SetSRID(ST_MakePoint(v.launch_lon, v.launch_lat), 4326), now()
-    FROM unnest({", ".join(f"CAST(:{n} AS {t}[])" for n, t in SAVED)})
-         WITH ORDINALITY AS v({", ".join(_NAMES)}, i)
+    FROM unnest({", ".join(f"%({n})b::{t}[]" for n, t in SAVED)}) AS v({", ".join(_NAMES)})
     ON CONFLICT (id) DO UPDATE SET
-        {", ".join(f"{n} = excluded.{n}" for n in (*_NAMES[2:], "evidence", "launch_geom"))},
+        {", ".join(f"{n} = excluded.{n}" for n in (*_NAMES[2:], "launch_geom"))},
         updated_at = excluded.updated_at
-""")  # noqa: S608 - column names are constants, values are bound
+"""  # noqa: S608 - column names are constants, values are bound
 
 
 def _values(flight: FlightTrack) -> tuple[Any, ...]:
@@ -104,84 +102,99 @@ def _values(flight: FlightTrack) -> tuple[Any, ...]:
         flight.report_count, flight.distance_m, flight.max_height_m, flight.max_alt_m,
         *flight.first, *flight.last, launch.lon, launch.lat, launch.radius_m, launch.method,
         launch.confidence, launch.basis, launch.ground_alt_m, *landing,
+        _evidence(flight) if flight.is_closed else None,
     )  # fmt: skip
 
 
-def _evidence(flight: FlightTrack) -> dict[str, Any]:
-    return {
-        "launch": flight.evidence.to_json(),
-        "max_reported_height_m": flight.max_reported_height_m,
-    }
+def _evidence(flight: FlightTrack) -> str:
+    return json.dumps(
+        {
+            "launch": flight.evidence.to_json(),
+            "max_reported_height_m": flight.max_reported_height_m,
+        }
+    )
 
 
-async def save_flights(session: AsyncSession, flights: Sequence[FlightTrack]) -> None:
+async def send_flights(connection: driver.Connection, flights: Sequence[FlightTrack]) -> None:
     """Write flights, new or changed, in one statement for the closed ones, then one for the
     open: a drone's flight is closed before its next one opens (one open flight per drone is a
     unique index)."""
     for batch in ([f for f in flights if f.is_closed], [f for f in flights if not f.is_closed]):
         if batch:
             columns = zip(*(_values(f) for f in batch), strict=True)
-            params: dict[str, Any] = dict(zip(_NAMES, map(list, columns), strict=True))
-            params["evidence"] = json.dumps([_evidence(f) for f in batch])
-            await session.execute(SAVE, params)
+            params = {
+                name: driver.Floats(values) if kind == "float8" else list(values)
+                for (name, kind), values in zip(SAVED, columns, strict=True)
+            }
+            await driver.send(connection, SAVE, params)
 
 
-async def _open_rows(session: AsyncSession, serials: Sequence[str]) -> dict[str, Any]:
-    """The drones' open flights, locked (the caller holds the drones' engine locks already)."""
-    if not serials:
-        return {}
-    rows = await session.execute(
-        select(*STATE_COLUMNS)
-        .where(Flight.serial == any_(cast(sorted(set(serials)), ARRAY(Text))))
-        .where(Flight.closed_at.is_(None))
-        .order_by(Flight.serial)
-        .with_for_update()
-    )
-    return {row.serial: row for row in rows}
-
-
-async def follow_reports(
-    session: AsyncSession,
+def follow_flights(
+    memories: Mapping[str, Memory],
     reports: Sequence[Report],
     gap: timedelta,
-    after: Mapping[str, datetime],
-) -> dict[str, uuid.UUID]:
-    """Move each drone's flight on with the batch's new reports; each drone's current flight id.
+) -> tuple[dict[str, FlightTrack | None], list[FlightTrack]]:
+    """Move each drone's open flight on with the batch's new reports: the drones whose open
+    flight changed (with the flight now open, None if none is), and every flight changed.
 
-    `after` holds each drone's newest report time before this batch (the engine state's): a
-    report at or before it is late and changes no flight.
+    A report at or before the drone's newest report before this batch (its engine state's) is
+    late and changes no flight.
     """
     by_serial: dict[str, list[Report]] = {}
     for report in reports:
         by_serial.setdefault(report.serial, []).append(report)
-    rows = await _open_rows(session, list(by_serial))
-    current: dict[str, uuid.UUID] = {s: row.id for s, row in rows.items()}
+    serials = sorted(by_serial)
+    drones = []
+    for serial in serials:
+        memory = memories.get(serial) or Memory()
+        after = memory.state.last_time if memory.state is not None else None
+        drones.append((memory.flight, by_serial[serial], after))
+    changed: dict[str, FlightTrack | None] = {}
     touched: list[FlightTrack] = []
-    for serial, mine in sorted(by_serial.items()):
-        held = rows.get(serial)
-        moved = follow(track_of(held) if held else None, mine, gap, after=after.get(serial))
-        touched += moved
-        for flight in moved:
-            if not flight.is_closed:
-                current[serial] = flight.id
-    await save_flights(session, touched)
-    return current
+    for serial, moved in zip(serials, follow_all(drones, gap), strict=True):
+        if moved:
+            changed[serial] = None if moved[-1].is_closed else moved[-1]
+            touched += moved
+    return changed, touched
+
+
+CLOSING = """
+    SELECT e.serial, e.flight, f.id
+    FROM flights f JOIN drone_engine_state e ON e.serial = f.serial
+    WHERE f.closed_at IS NULL AND f.ended_at < %(before)b::timestamptz
+    ORDER BY e.serial
+    FOR UPDATE OF e SKIP LOCKED
+"""
 
 
 async def close_silent(session: AsyncSession, now: datetime, gap: timedelta) -> int:
     """Close the open flights whose last report is more than `gap` ago; how many it closed.
 
-    Rows an ingest batch holds are skipped: that batch decides about its own drone's flight.
+    Drones an ingest batch holds (their drone_engine_state row locked) are skipped: that batch
+    decides about its own drone's flight.
     """
-    rows = await session.execute(
-        select(*STATE_COLUMNS)
-        .where(Flight.closed_at.is_(None), Flight.ended_at < now - gap)
-        .order_by(Flight.serial)
-        .with_for_update(skip_locked=True)
-    )
-    closed = [close(track_of(row), gap) for row in rows]
-    await save_flights(session, closed)
+    before = now - gap
+    connection = await driver.connection_of(session)
+    rows = await (await driver.send(connection, CLOSING, {"before": before})).fetchall()
+    # A batch may have moved the flight on between the query's snapshot and the lock: the
+    # drone's memory, read under the lock, is what says whether it is silent.
+    held = {serial: unpack_flight(serial, flight) for serial, flight, _ in rows if flight}
+    silent = [flight for flight in held.values() if flight.ended_at < before]
+    strays = [flight_id for serial, flight, flight_id in rows if not flight]
+    silent += [track_of(row) for row in await _rows(session, strays)]
+    closed = close_all([f for f in silent if f.evidence.fix_count], gap)
+    closed += [replace(f, closed_at=f.ended_at + gap) for f in silent if not f.evidence.fix_count]
+    await send_flights(connection, closed)
+    await engine_state.clear_flights(connection, [f.serial for f in closed])
     return len(closed)
+
+
+async def _rows(session: AsyncSession, flight_ids: Sequence[uuid.UUID]) -> Sequence[Any]:
+    """Open flights whose drone holds no memory of them (none is expected), as stored."""
+    if not flight_ids:
+        return []
+    statement = select(*STATE_COLUMNS).where(Flight.id.in_(flight_ids), Flight.closed_at.is_(None))
+    return (await session.execute(statement)).all()
 
 
 def flight_json(row: Flight) -> dict[str, Any]:
@@ -208,7 +221,7 @@ def flight_json(row: Flight) -> dict[str, Any]:
     }
 
 
-def launch_json(row: Flight) -> dict[str, Any]:
+def launch_json(row: Any) -> dict[str, Any]:
     """The flight's current launch point estimate."""
     return _launch_of(row).as_json()
 
@@ -255,13 +268,20 @@ async def flights_between(
     return list((await session.scalars(statement)).all())
 
 
+LAUNCH_COLUMNS = [
+    Flight.id, Flight.launch_lon, Flight.launch_lat, Flight.launch_radius_m, Flight.launch_method,
+    Flight.launch_confidence, Flight.launch_basis, Flight.launch_ground_alt_m,
+]  # fmt: skip
+
+
 async def launch_points(
-    session: AsyncSession, flight_ids: Sequence[uuid.UUID]
+    session: AsyncSession, flight_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, dict[str, Any]]:
     """The current launch point of each flight, in one query."""
-    if not flight_ids:
+    wanted = set(flight_ids)
+    if not wanted:
         return {}
-    rows = await session.scalars(select(Flight).where(Flight.id.in_(set(flight_ids))))
+    rows = await session.execute(select(*LAUNCH_COLUMNS).where(Flight.id.in_(wanted)))
     return {row.id: launch_json(row) for row in rows}
 
 

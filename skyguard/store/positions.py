@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.reports import Report
+from skyguard.store import driver
 
 COLUMNS = (
     "alt_m", "height_m", "speed_mps", "heading_deg", "vspeed_mps", "accuracy_m",
@@ -19,94 +20,119 @@ COLUMNS = (
 # Each report also stores its segment from the drone's previous report (in the batch, else the
 # newest stored one) when the engine would draw that segment: at most the silence timeout apart,
 # no faster than the top speed, not across the antimeridian. Its GiST index finds crossings
-# between reports (zone intrusions) without reading every report nearby.
-INSERT_POSITIONS = text(f"""
+# between reports (zone intrusions) without reading every report nearby. The newest stored
+# report is the drone's last one in drone_engine_state (locked by this batch) unless the report
+# is older than that (late) or the drone has none yet: only then is it looked up in positions.
+INSERT_POSITIONS = f"""
     WITH r AS (
         SELECT r.*, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS geom,
                lag(r.time) OVER w AS b_time, lag(r.lon) OVER w AS b_lon, lag(r.lat) OVER w AS b_lat
         FROM unnest(
-            CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
-            CAST(:lat AS float8[]), CAST(:source AS text[]),
-            {", ".join(f"CAST(:{c} AS float8[])" for c in COLUMNS)}
-        ) AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)})
+            %(serial)b::text[], %(time)b::timestamptz[], %(lon)b::float8[], %(lat)b::float8[],
+            %(source)b::text[], {", ".join(f"%({c})b::float8[]" for c in COLUMNS)}
+        ) WITH ORDINALITY AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)}, i)
         WINDOW w AS (PARTITION BY r.serial ORDER BY r.time)
     ), s AS (
-        SELECT r.*, coalesce(r.b_time, q.time) AS p_time,
-               ST_SetSRID(ST_MakePoint(coalesce(r.b_lon, q.lon), coalesce(r.b_lat, q.lat)), 4326)
-                   AS p_geom
-        FROM r LEFT JOIN LATERAL (
+        SELECT r.*, coalesce(r.b_time, e.last_time, q.time) AS p_time,
+               ST_SetSRID(ST_MakePoint(coalesce(r.b_lon, e.last_lon, q.lon),
+                                       coalesce(r.b_lat, e.last_lat, q.lat)), 4326) AS p_geom
+        FROM r
+        LEFT JOIN LATERAL (  -- LIMIT: looked up by key, never a scan of every drone
+            SELECT e.serial, e.last_time, e.last_lon, e.last_lat FROM drone_engine_state e
+            WHERE r.b_time IS NULL AND e.serial = r.serial AND e.last_time < r.time
+              AND e.last_lon IS NOT NULL AND e.last_lat IS NOT NULL
+            LIMIT 1
+        ) e ON true
+        LEFT JOIN LATERAL (
             SELECT q.time, q.lon, q.lat FROM positions q
-            WHERE r.b_time IS NULL AND q.serial = r.serial
-              AND q.time < r.time AND q.time >= r.time - :gap
+            WHERE r.b_time IS NULL AND e.serial IS NULL AND q.serial = r.serial
+              AND q.time < r.time AND q.time >= r.time - %(gap)b::interval
             ORDER BY q.time DESC LIMIT 1
         ) q ON true
+    ), ins AS (
+        INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)}, segment)
+        SELECT s.serial, s.time, s.lon, s.lat, s.geom, s.source,
+               {", ".join(f"s.{c}" for c in COLUMNS)},
+               CASE WHEN s.time - s.p_time <= %(gap)b::interval
+                     AND abs(ST_X(s.p_geom) - s.lon) <= 180
+                     AND ST_Distance(CAST(s.p_geom AS geography), CAST(s.geom AS geography))
+                         <= %(speed)b::float8 * extract(epoch FROM s.time - s.p_time)
+                    THEN ST_MakeLine(s.p_geom, s.geom) END
+        FROM s
+        ON CONFLICT (serial, time) DO NOTHING
+        RETURNING serial, time
     )
-    INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)}, segment)
-    SELECT s.serial, s.time, s.lon, s.lat, s.geom, s.source,
-           {", ".join(f"s.{c}" for c in COLUMNS)},
-           CASE WHEN s.time - s.p_time <= :gap
-                 AND abs(ST_X(s.p_geom) - s.lon) <= 180
-                 AND ST_Distance(CAST(s.p_geom AS geography), CAST(s.geom AS geography))
-                     <= :speed * extract(epoch FROM s.time - s.p_time)
-                THEN ST_MakeLine(s.p_geom, s.geom) END
-    FROM s
-    ON CONFLICT (serial, time) DO NOTHING
-    RETURNING serial, time
-""")  # noqa: S608 - column names are constants, values are bound
+    SELECT CAST(r.i - 1 AS int) FROM r
+    WHERE NOT EXISTS (SELECT FROM ins WHERE ins.serial = r.serial AND ins.time = r.time)
+"""  # noqa: S608 - column names are constants, values are bound
+# (what comes back: the positions in the batch of the reports already stored, usually none)
 
-ENSURE_PARTITIONS = text(
-    "SELECT skyguard_ensure_position_partitions(CAST(:days AS timestamptz[]))"
-)  # the function (migration 0005) makes a missing day's partition; a present one costs a lookup
+# the function (migrations 0005, 0008) makes a missing day's partition; a present one costs a
+# lookup
+ENSURE_PARTITIONS = "SELECT skyguard_ensure_position_partitions(%(days)b::timestamptz[])"
 
-UPSERT_LATEST = text("""
+UPSERT_LATEST = """
     INSERT INTO drone_latest AS d
         (serial, time, lon, lat, geom, alt_m, height_m, speed_mps, heading_deg, source)
     SELECT r.serial, r.time, r.lon, r.lat, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326),
            r.alt_m, r.height_m, r.speed_mps, r.heading_deg, r.source
     FROM unnest(
-        CAST(:serial AS text[]), CAST(:time AS timestamptz[]), CAST(:lon AS float8[]),
-        CAST(:lat AS float8[]), CAST(:alt_m AS float8[]), CAST(:height_m AS float8[]),
-        CAST(:speed_mps AS float8[]), CAST(:heading_deg AS float8[]), CAST(:source AS text[])
+        %(serial)b::text[], %(time)b::timestamptz[], %(lon)b::float8[], %(lat)b::float8[],
+        %(alt_m)b::float8[], %(height_m)b::float8[], %(speed_mps)b::float8[],
+        %(heading_deg)b::float8[], %(source)b::text[]
     ) AS r(serial, time, lon, lat, alt_m, height_m, speed_mps, heading_deg, source)
     ON CONFLICT (serial) DO UPDATE SET
         time = excluded.time, lon = excluded.lon, lat = excluded.lat, geom = excluded.geom,
         alt_m = excluded.alt_m, height_m = excluded.height_m, speed_mps = excluded.speed_mps,
         heading_deg = excluded.heading_deg, source = excluded.source
     WHERE excluded.time > d.time
-""")
+"""
+
+TEXTS = ("serial", "source")  # the columns not numbers, beside time
 
 
-def _columns(reports: Sequence[Report], names: Sequence[str]) -> dict[str, list[Any]]:
-    return {name: [getattr(r, name) for r in reports] for name in names}
+def _columns(reports: Sequence[Report], names: Sequence[str]) -> dict[str, Any]:
+    columns: dict[str, Any] = {name: [getattr(r, name) for r in reports] for name in names}
+    for name in names:
+        if name not in TEXTS and name != "time":
+            columns[name] = driver.Floats(columns[name])
+    return columns
 
 
-async def ensure_partitions(session: AsyncSession, reports: Sequence[Report]) -> None:
-    """Make the day partitions these reports need. Call it first in a transaction: a worker that
+def _days(reports: Sequence[Report]) -> list[datetime]:
+    dates = {r.time.date() for r in reports}  # report times are UTC
+    return [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in sorted(dates)]
+
+
+async def send_partitions(connection: driver.Connection, reports: Sequence[Report]) -> None:
+    """Make the day partitions these reports need. Send it first in a transaction: a worker that
     waits here for another's new partition then holds no row lock that one could be waiting for."""
-    days = sorted({r.time.replace(hour=0, minute=0, second=0, microsecond=0) for r in reports})
+    days = _days(reports)
     if days:
-        await session.execute(ENSURE_PARTITIONS, {"days": days})
+        await driver.send(connection, ENSURE_PARTITIONS, {"days": days})
 
 
-async def insert_positions(
-    session: AsyncSession,
+def _repeats(rows: list[tuple[int]]) -> set[int]:
+    return {i for (i,) in rows}
+
+
+async def send_positions(
+    connection: driver.Connection,
     reports: Sequence[Report],
     *,
     gap: timedelta = timedelta(seconds=60),
     speed_mps: float = 150.0,
-) -> set[tuple[str, datetime]]:
+) -> driver.Pending[set[int]]:
     """Store the reports, each with its segment from the one before when a straight flight at
-    most `gap` long and no faster than `speed_mps` joins them; the (serial, time) pairs that
-    were new (the rest: duplicates)."""
-    if not reports:
-        return set()
+    most `gap` long and no faster than `speed_mps` joins them; once read, the indexes (in
+    `reports`) of those stored before (duplicates). Send it after locking the drones' rows
+    (engine_state.send_lock): the newest stored report is the one they hold."""
     params: dict[str, Any] = _columns(reports, ("serial", "time", "lon", "lat", "source", *COLUMNS))
-    params.update(gap=gap, speed=speed_mps)
-    rows = await session.execute(INSERT_POSITIONS, params)
-    return {(serial, time) for serial, time in rows}
+    params.update(gap=gap, speed=float(speed_mps))
+    return await driver.query(connection, INSERT_POSITIONS, params, _repeats)
 
 
-async def update_latest(session: AsyncSession, reports: Sequence[Report]) -> None:
+async def send_latest(connection: driver.Connection, reports: Sequence[Report]) -> None:
     """Move each drone's latest position forward; a late report never replaces a newer one."""
     newest: dict[str, Report] = {}
     for report in reports:
@@ -117,7 +143,7 @@ async def update_latest(session: AsyncSession, reports: Sequence[Report]) -> Non
         return
     ordered = [newest[s] for s in sorted(newest)]  # one lock order across concurrent batches
     names = ("serial", "time", "lon", "lat", "alt_m", "height_m", "speed_mps", "heading_deg")
-    await session.execute(UPSERT_LATEST, _columns(ordered, (*names, "source")))
+    await driver.send(connection, UPSERT_LATEST, _columns(ordered, (*names, "source")))
 
 
 LIVE = text("""

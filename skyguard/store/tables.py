@@ -17,7 +17,9 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     Text,
     func,
     text,
@@ -342,8 +344,9 @@ LAUNCH_METHODS = ("ground_start", "operator_location", "estimated")
 class Flight(Base):
     """A run of one drone's reports with no gap over SKYGUARD_FLIGHT_GAP_S, summed up as it grows.
 
-    At most one flight per drone is open (closed_at null); `evidence` is the launch-point
-    estimator's bounded memory of the flight, rewritten with every batch."""
+    At most one flight per drone is open (closed_at null). While it is open, the launch-point
+    estimator's memory of it lives with the drone (drone_engine_state.flight); `evidence` keeps
+    that memory as JSON once the flight is closed."""
 
     __tablename__ = "flights"
     __table_args__ = (
@@ -385,7 +388,7 @@ class Flight(Base):
     )
     landing_lon: Mapped[float | None] = mapped_column(Float)
     landing_lat: Mapped[float | None] = mapped_column(Float)
-    evidence: Mapped[dict[str, Any]] = mapped_column()
+    evidence: Mapped[dict[str, Any] | None] = mapped_column()
     updated_at: Mapped[datetime] = _now()
 
 
@@ -455,13 +458,18 @@ class DistrictRevision(Base):
 
 
 class DroneEngineState(Base):
-    """The engine's memory of one drone (latest report, open episodes), locked per batch."""
+    """One drone's memory, locked per batch: the engine's state (latest report, open episodes)
+    and the open flight with its launch evidence, in compact binary (store.drone_memory)."""
 
     __tablename__ = "drone_engine_state"
 
     serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"), primary_key=True)
-    state: Mapped[dict[str, Any] | None] = mapped_column()
+    state: Mapped[bytes | None] = mapped_column(LargeBinary)
+    flight: Mapped[bytes | None] = mapped_column(LargeBinary)
     last_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    open_episodes: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
 class ZoneRevision(Base):

@@ -4,9 +4,9 @@ Reads ArduPilot GPS logs (CSV: gps_tow_ms, lat, lon, alt_msl_m, fix, nsats). Row
 week of 0 or no satellites are receiver placeholders and are dropped, as are fixes below 3D and
 repeated times of week (the first is kept). The first 3D fix is the true launch point.
 
-Each flight is measured twice, replayed through `LaunchEvidence` in batches of BATCH fixes (as
-the service feeds it) and estimated once the track is over (`ended=True`); altitude AMSL only,
-no height above take-off, no operator location:
+Each flight is measured twice, replayed through `LaunchEvidence` in batches of BATCH fixes (fed
+and stored as the service does) and estimated once the track is over (`ended=True`); altitude
+AMSL only, no height above take-off, no operator location:
 
 - full: the whole track, from its first fix;
 - cut: only from the first fix CLIMB_M above the truth's altitude on (the drone first seen in
@@ -137,10 +137,11 @@ def cut_track(fixes: Sequence[Fix], climb_m: float = CLIMB_M) -> list[Fix] | Non
 
 
 def replay(fixes: Sequence[Fix], batch: int = BATCH) -> LaunchEvidence:
-    """The evidence of a track fed in batches, stored as JSON and reloaded between them."""
+    """The evidence of a track fed in batches, stored (as the service stores it) and reloaded
+    between them."""
     evidence = LaunchEvidence.empty()
     for start in range(0, len(fixes), batch):
-        evidence = LaunchEvidence.from_json(json.loads(json.dumps(evidence.to_json())))
+        evidence = LaunchEvidence.from_bytes(evidence.to_bytes())
         evidence.add(fixes[start : start + batch])
     return evidence
 

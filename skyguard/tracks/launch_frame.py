@@ -27,6 +27,19 @@ def to_local(
     return distance * np.sin(azimuth), distance * np.cos(azimuth)
 
 
+def to_lonlat_all(
+    lon0s: FloatArray, lat0s: FloatArray, xs_m: FloatArray, ys_m: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """to_lonlat of many points, each in its own frame, in one geodesic computation."""
+    distance_m = np.hypot(xs_m, ys_m)
+    azimuth_deg = np.degrees(np.arctan2(xs_m, ys_m))
+    lons, lats, _ = wgs84().fwd(lon0s, lat0s, azimuth_deg, distance_m)
+    at_origin = distance_m == 0.0
+    lons = np.where(at_origin, lon0s, np.asarray(lons, dtype=np.float64))
+    lats = np.where(at_origin, lat0s, np.asarray(lats, dtype=np.float64))
+    return lons, lats
+
+
 def to_lonlat(lon0: float, lat0: float, x_m: float, y_m: float) -> tuple[float, float]:
     """The lon/lat of the point x_m east and y_m north of (lon0, lat0)."""
     distance_m = float(np.hypot(x_m, y_m))

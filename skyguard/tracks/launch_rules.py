@@ -10,9 +10,7 @@ so the truth lies inside them in at least 80 % of cases on real flights (`make e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
-
-import numpy as np
+from typing import NamedTuple
 
 from skyguard.tracks.launch_evidence import (
     GPS_ALT_DRIFT_MPS,
@@ -20,7 +18,7 @@ from skyguard.tracks.launch_evidence import (
     Reading,
     StillRun,
 )
-from skyguard.tracks.launch_state import EvidenceState
+from skyguard.tracks.launch_state import Climb, EvidenceState
 
 GROUND_HEIGHT_M = 3.0  # a first fix this close to the ground (height_m) is on the ground
 GROUND_STILL_S = 5.0  # without height_m: still this long where the track began
@@ -54,8 +52,7 @@ FIRST_SPEED_S = 5.0  # a drone first seen at speed v may have come from v * this
 GLITCH_RADIUS_FACTOR = 4.0
 
 
-@dataclass(frozen=True)
-class Estimate:
+class Estimate(NamedTuple):
     """A launch point in the flight's local frame."""
 
     x_m: float
@@ -76,10 +73,15 @@ def estimate(state: EvidenceState, *, ended: bool) -> Estimate:
     guess = _landed(state, ended=ended) or climb_out(state) or loiter_centre(state)
     guess = guess or first_fix(state)
     share = state.rejected_n / max(state.fixes_n, 1)  # a glitchy receiver: less sure, wider
-    return replace(
-        guess,
-        radius_m=guess.radius_m * (1.0 + GLITCH_RADIUS_FACTOR * share),
-        confidence=round(guess.confidence * (1.0 - share), 2),
+    return Estimate(
+        guess.x_m,
+        guess.y_m,
+        guess.radius_m * (1.0 + GLITCH_RADIUS_FACTOR * share),
+        guess.method,
+        round(guess.confidence * (1.0 - share), 2),
+        guess.basis,
+        guess.ground_z_m,
+        guess.lonlat,
     )
 
 
@@ -173,7 +175,7 @@ def climb_out(state: EvidenceState) -> Estimate | None:
     floor_m = state.still_floor_m
     if ground_z is None and floor_m is not None and floor_m < first.z_m - CLIMB_FLOOR_M:
         ground_z = floor_m  # the lowest it stood still: above the ground, so a shorter reach
-    climb = _climb_velocity(state.head)
+    climb = _climb_velocity(state)
     if ground_z is None or climb is None or first.z_m <= ground_z:
         return None
     vx_mps, vy_mps, vz_mps = climb
@@ -193,40 +195,59 @@ def climb_out(state: EvidenceState) -> Estimate | None:
     )
 
 
-def _climb_window(head: list[Reading]) -> list[Reading]:
-    """The first samples of the track, as long as the altitude keeps rising."""
+def _climb_window(head: list[Reading]) -> tuple[list[Reading], bool]:
+    """The first samples of the track, as long as the altitude keeps rising; whether it ended
+    before the head did (then later samples no longer change it)."""
     window: list[Reading] = []
     top_m = -math.inf
     for reading in head:
         if reading.z_m is None or reading.t_s - head[0].t_s > CLIMB_WINDOW_S:
-            break
+            return window, True
         if reading.z_m < top_m - CLIMB_DIP_M:
-            break
+            return window, True
         top_m = max(top_m, reading.z_m)
         window.append(reading)
-    return window
+    return window, False
 
 
-def _climb_velocity(head: list[Reading]) -> tuple[float, float, float] | None:
+def _climb_velocity(state: EvidenceState) -> tuple[float, float, float] | None:
     """The velocity of the first seconds of the track, if they are a climb-out."""
-    window = _climb_window(head)
+    if state.settled_climb is not None:
+        return state.settled_climb.velocity
+    window, settled = _climb_window(state.head)
+    velocity = _climb_of(window)
+    if settled:
+        state.settled_climb = Climb(velocity)
+    return velocity
+
+
+def _climb_of(window: list[Reading]) -> tuple[float, float, float] | None:
     if len(window) < 3 or window[-1].t_s - window[0].t_s < CLIMB_MIN_S:
         return None
     if max(r.z_m or 0.0 for r in window) - (window[0].z_m or 0.0) < CLIMB_MIN_GAIN_M:
         return None
-    t_s = np.array([r.t_s for r in window])
-    vx, vy, vz = (
-        float(np.polyfit(t_s, np.array(values), 1)[0])
-        for values in (
-            [r.x_m for r in window],
-            [r.y_m for r in window],
-            [r.z_m for r in window],
-        )
-    )
+    vx, vy, vz = _slopes(window)
     speed_mps = math.hypot(vx, vy)
     if vz < CLIMB_MIN_MPS or speed_mps > CLIMB_MAX_SPEED_MPS or speed_mps > CLIMB_MAX_SLOPE * vz:
         return None
     return vx, vy, vz
+
+
+def _slopes(window: list[Reading]) -> tuple[float, float, float]:
+    """The least-squares velocity (x, y, z per second) of some readings, all with a z."""
+    n = len(window)
+    t_mean = sum(r.t_s for r in window) / n
+    x_mean = sum(r.x_m for r in window) / n
+    y_mean = sum(r.y_m for r in window) / n
+    z_mean = sum(r.z_m or 0.0 for r in window) / n
+    tt = tx = ty = tz = 0.0
+    for r in window:
+        dt = r.t_s - t_mean
+        tt += dt * dt
+        tx += dt * (r.x_m - x_mean)
+        ty += dt * (r.y_m - y_mean)
+        tz += dt * ((r.z_m or 0.0) - z_mean)
+    return tx / tt, ty / tt, tz / tt
 
 
 def loiter_centre(state: EvidenceState) -> Estimate | None:

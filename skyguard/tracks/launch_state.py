@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from skyguard.tracks.launch_evidence import (
     BELOW_MIN_S,
@@ -32,14 +32,20 @@ FORMAT_VERSION = 1
 ZRef = Literal["alt", "height"]
 
 
-@dataclass(frozen=True)
-class Extras:
+class Extras(NamedTuple):
     """What a fix says beside its position: heights, accuracy, the operator's position."""
 
     alt_m: float | None = None
     height_m: float | None = None
     accuracy_m: float | None = None
     operator: tuple[float, float] | None = None
+
+
+class Climb(NamedTuple):
+    """The climb-out velocity the head shows (None: no climb-out), once later samples no longer
+    change it."""
+
+    velocity: tuple[float, float, float] | None
 
 
 @dataclass
@@ -73,6 +79,9 @@ class EvidenceState:
     last_height_m: float | None = None
     accuracy_m: float | None = None
     operator: tuple[float, float, float | None] | None = None
+    # worked out from the head once it can no longer change them (not stored: derived)
+    packed_head: bytes | None = field(default=None, compare=False, repr=False)
+    settled_climb: Climb | None = field(default=None, compare=False, repr=False)
 
     def absorb(self, reading: Reading, extras: Extras) -> None:
         """Take one fix (in time order, later than any before)."""
