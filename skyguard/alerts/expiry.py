@@ -10,17 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.fleet import expire_all
+from skyguard.geofence.index import ZoneIndex
 from skyguard.ingest.batch import Engine
 from skyguard.store import alerts, engine_state, flights
 from skyguard.store.db import Database
+from skyguard.store.engine_state import Candidate
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +60,12 @@ async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) ->
 
 async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     since = now - engine.config.silence_timeout
-    serials = await engine_state.expiry_candidates(session, since)
-    if not serials:
+    candidates = await engine_state.expiry_candidates(session, since)
+    if not candidates:
         return Expired(ran=True)
     index = await engine.zones.current(session)
-    states = await engine_state.lock_states(session, serials)
+    serials = time_may_change(candidates, index)
+    states = await engine_state.lock_free_states(session, serials)
     outcome = expire_all(states.values(), now, index, engine.config)
     changed = {serial: new for serial, (new, _) in outcome.items() if new != states[serial]}
     if changed:
@@ -68,6 +73,24 @@ async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -
     transitions = [t for _, found in outcome.values() for t in found]
     touched = await alerts.apply_transitions(session, transitions)
     return Expired(ran=True, drones=len(states), alerts=touched)
+
+
+def time_may_change(candidates: Sequence[Candidate], index: ZoneIndex) -> list[str]:
+    """The candidates whose alerts time alone may change: those with episodes open (exit
+    timers, silence, zones or exemptions ending), and those whose last position lies in a
+    zone or a warning buffer (a zone may start applying there, or an exemption end). A drone
+    elsewhere with nothing open can only change with its next report, so the tick leaves it
+    alone: at ten thousand live drones, locking and judging them all each second would hold up
+    ingest and cost a core."""
+    chosen = [c.serial for c in candidates if c.following or c.lon is None or c.lat is None]
+    placed = [c for c in candidates if not c.following and c.lon is not None and c.lat is not None]
+    if placed:
+        lons = np.array([c.lon for c in placed], dtype=np.float64)
+        lats = np.array([c.lat for c in placed], dtype=np.float64)
+        located = index.locate(lons, lats)
+        inside = np.union1d(located.zone[0], located.buffer[0])
+        chosen += [placed[int(i)].serial for i in inside]
+    return chosen
 
 
 async def expire_forever(database: Database, engine: Engine, interval_s: float) -> None:

@@ -46,9 +46,28 @@ SAVE = """
 # Drones time can still change: those with open episodes, and those not yet silent (a zone or
 # an exemption window may begin or end while they are inside).
 CANDIDATES = text("""
-    SELECT serial FROM drone_engine_state
+    SELECT serial, last_lon, last_lat, open_episodes > 0 FROM drone_engine_state
     WHERE state IS NOT NULL AND (last_time >= :since OR open_episodes > 0)
 """)
+
+# The rows of these drones that no batch holds now: a held drone's own batch moves it on.
+LOCK_FREE = """
+    SELECT serial, state, flight FROM drone_engine_state
+    WHERE serial = ANY(%(serials)b::text[]) AND state IS NOT NULL
+    ORDER BY serial
+    FOR UPDATE SKIP LOCKED
+"""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A drone time alone may change, with its last position (unknown in a row older than
+    migration 0009) and whether it has episodes open."""
+
+    serial: str
+    lon: float | None
+    lat: float | None
+    following: bool
 
 
 @dataclass
@@ -123,12 +142,6 @@ async def lock(
     return await pending.result()
 
 
-async def lock_states(session: AsyncSession, serials: Sequence[str]) -> dict[str, DroneState]:
-    """Lock these drones' rows (creating missing ones) in one order; their known engine states."""
-    memories = await lock(session, serials)
-    return {s: m.state for s, m in memories.items() if m.state is not None}
-
-
 async def send_save(
     connection: driver.Connection,
     states: Mapping[str, DroneState],
@@ -168,7 +181,7 @@ async def send_save(
 
 
 async def save_states(session: AsyncSession, states: Mapping[str, DroneState]) -> None:
-    """Write the drones' new engine states (rows already locked by lock_states)."""
+    """Write the drones' new engine states (rows already locked)."""
     await send_save(await driver.connection_of(session), states)
 
 
@@ -181,6 +194,20 @@ async def clear_flights(connection: driver.Connection, serials: Sequence[str]) -
     )
 
 
-async def expiry_candidates(session: AsyncSession, since: datetime) -> list[str]:
-    """Drones the passing of time may change: reported since `since`, or with open episodes."""
-    return list((await session.scalars(CANDIDATES, {"since": since})).all())
+async def expiry_candidates(session: AsyncSession, since: datetime) -> list[Candidate]:
+    """Drones the passing of time may change: reported since `since`, or with open episodes
+    (read without locking them)."""
+    rows = await session.execute(CANDIDATES, {"since": since})
+    return [Candidate(*row) for row in rows]
+
+
+async def lock_free_states(session: AsyncSession, serials: Sequence[str]) -> dict[str, DroneState]:
+    """Lock the rows of these drones that no one holds now, in one order; their states. The
+    others are skipped: whoever holds them (an ingest batch) is moving them on."""
+    if not serials:
+        return {}
+    connection = await driver.connection_of(session)
+    take = MemoryCache().take
+    rows = await (await driver.send(connection, LOCK_FREE, {"serials": sorted(serials)})).fetchall()
+    memories = {serial: take(serial, (state, flight)) for serial, state, flight in rows}
+    return {s: m.state for s, m in memories.items() if m.state is not None}

@@ -139,3 +139,13 @@ async def test_the_loop_survives_failed_ticks_and_stops_when_cancelled(app, capl
     assert task.cancelled()
     assert database.attempts >= 3
     assert "alert expiry tick failed" in caplog.text
+
+
+async def test_the_tick_leaves_drones_away_from_every_zone_alone(app, client, headers):
+    """A live drone with nothing open and no zone or buffer around it can change only with its
+    next report: the tick neither locks nor judges it."""
+    await draw(client, headers, active_from=(NOW + timedelta(seconds=30)).isoformat())
+    assert await post(client, headers, report(-5), report(-5, lon=8.30, serial="EXP-FAR")) == []
+    tick = await expire(app, 40)
+    assert tick.drones == 1, "only the drone inside the zone that starts"
+    assert [a["serial"] for a in tick.alerts] == ["EXP-1"]

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from skyguard.geofence.episodes import EngineConfig
 from skyguard.ingest.batch import Engine, IngestResult, ingest
+from skyguard.store import engine_state
 from skyguard.store.db import Database
 from skyguard.store.migrate import upgrade
 from skyguard.store.zone_index import ZoneIndexCache
@@ -82,3 +83,20 @@ async def test_a_second_worker_waits_and_carries_on_from_the_first(database: Dat
         ("W-B", "LINESTRING(8.5001 47.3,8.5002 47.3)"),
     ]
     assert flights == [("W-A", 3), ("W-B", 3)]
+
+
+async def test_the_expiry_tick_skips_drones_a_batch_holds(database: Database):
+    engine = Engine(ZoneIndexCache(), EngineConfig())
+    async with database.session() as session:
+        await send(session, engine, [at("W-HELD", 0), at("W-FREE", 0)])
+    held = database.sessions()
+    await send(held, engine, [at("W-HELD", 1)])  # an uncommitted batch holds W-HELD's row
+    try:
+        async with database.session() as session, asyncio.timeout(5):
+            free = await engine_state.lock_free_states(session, ["W-HELD", "W-FREE"])
+        assert list(free) == ["W-FREE"], "the tick must not wait for, nor judge, a held drone"
+    finally:
+        await held.rollback()
+        await held.close()
+    async with database.session() as session:
+        assert list(await engine_state.lock_free_states(session, ["W-HELD"])) == ["W-HELD"]
