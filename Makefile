@@ -47,6 +47,12 @@ pytest:
 eval: install
 	$(BIN)/python -m skyguard.tracks.evaluation
 
+# issue 5: ingest throughput, report-to-alert latency and memory (engine alone, HTTP end to end,
+# a PostGIS-only baseline) on workloads S and M; the report goes to .skyguard/bench/ingest.md
+# and .json, and to stdout
+bench: install
+	$(BIN)/python -m skyguard.bench.ingest
+
 # issue 4: the reviewer queries timed at 10 million stored reports (about 12 minutes on 2 cores)
 bench-history: install
 	$(BIN)/python -m skyguard.bench.history --roll-up
