@@ -90,7 +90,7 @@ class MemoryCache:
     bytes and the next batch decodes them; a row another worker wrote reads differently too.
     """
 
-    def __init__(self, size: int = 10_000) -> None:
+    def __init__(self, size: int = 2_000) -> None:
         """Keep at most `size` drones (about 10 kB each), the least recently written first."""
         self._size = size
         self._entries: dict[str, tuple[Row, Memory]] = {}
