@@ -14,10 +14,15 @@ from skyguard.store.tables import Exemption as ExemptionRow
 from skyguard.store.tables import Zone
 from skyguard.store.zones import spec_of
 
+ZONES_PER_READ = 500  # zones are read and parsed this many at a time
+
 
 async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
-    """Every zone not archived, with its exemptions (a revoked one ends when it was revoked)."""
-    zones = (await session.scalars(select(Zone).where(Zone.archived_at.is_(None)))).all()
+    """Every zone not archived, with its exemptions (a revoked one ends when it was revoked).
+
+    Rows are read a few hundred at a time and parsed as they come, so the stored form (WKB and
+    ORM rows) of ten thousand zones is never all in memory at once beside the parsed shapes.
+    """
     rows = (await session.scalars(select(ExemptionRow))).all()
     by_zone: dict[object, list[Exemption]] = defaultdict(list)
     for row in rows:
@@ -26,7 +31,15 @@ async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
             by_zone[row.zone_id].append(
                 Exemption(row.serial, row.valid_from, until, row.floor_m, row.ceiling_m)
             )
-    return [IndexedZone(z.id, z.version, spec_of(z), tuple(by_zone.get(z.id, ()))) for z in zones]
+    live = Zone.archived_at.is_(None)
+    ids = (await session.scalars(select(Zone.id).where(live).order_by(Zone.id))).all()
+    indexed: list[IndexedZone] = []
+    for start in range(0, len(ids), ZONES_PER_READ):
+        chunk = ids[start : start + ZONES_PER_READ]
+        part = (await session.scalars(select(Zone).where(Zone.id.in_(chunk), live))).all()
+        for z in part:  # the session holds unchanged rows only weakly: they go with `part`
+            indexed.append(IndexedZone(z.id, z.version, spec_of(z), tuple(by_zone.get(z.id, ()))))
+    return indexed
 
 
 class ZoneIndexCache:
