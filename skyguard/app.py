@@ -60,7 +60,9 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
         app.state.engine = Engine(
-            ZoneIndexCache(), settings.engine_config(), timedelta(seconds=settings.flight_gap_s)
+            ZoneIndexCache(freeze_heap=settings.freeze_heap),
+            settings.engine_config(),
+            timedelta(seconds=settings.flight_gap_s),
         )
         app.state.ingest_queue = IngestQueue(
             lambda: app.state.db,

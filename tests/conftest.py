@@ -54,6 +54,7 @@ def settings(database_url: str) -> Settings:
         max_body_bytes=2_000_000,
         page_limit_max=500,
         run_background_tasks=False,
+        freeze_heap=False,  # each test's app becomes garbage after it; frozen, it never would
     )
 
 

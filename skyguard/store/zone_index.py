@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import defaultdict
 
 from sqlalchemy import select
@@ -45,7 +46,9 @@ async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
 class ZoneIndexCache:
     """This process's zone index and the revision it was built at."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, freeze_heap: bool = False) -> None:
+        """An empty index; with freeze_heap, each new index is settled (see settle_heap)."""
+        self.freeze_heap = freeze_heap
         self.index = ZoneIndex.build([])
         self.revision = -1
         self._lock = asyncio.Lock()
@@ -61,4 +64,20 @@ class ZoneIndexCache:
                 previous = self.index
                 self.index = await asyncio.to_thread(ZoneIndex.build, zones, previous)
                 self.revision = seen
+                if self.freeze_heap:
+                    settle_heap()
         return self.index
+
+
+def settle_heap() -> None:
+    """Collect garbage, then move every object still alive into the collector's permanent
+    generation, where full collections no longer walk it.
+
+    The zone index is millions of objects at ten thousand zones and lives until the next zone
+    edit; walking it made every full collection a 100 ms pause, every second or two under load.
+    It holds no reference cycles, so an index replaced later is still freed (by reference
+    counting). For a process with one app: a frozen object that later becomes part of cyclic
+    garbage is never collected.
+    """
+    gc.collect()
+    gc.freeze()

@@ -251,7 +251,9 @@ class Served:
 async def served(committed_url: str) -> AsyncIterator[Served]:
     """The real app under uvicorn on a free port, background tasks on; polls too slow to matter,
     so a prompt event proves the LISTEN path."""
-    settings = Settings(database_url=committed_url, stream_poll_s=30, stream_keepalive_s=30)
+    settings = Settings(
+        database_url=committed_url, stream_poll_s=30, stream_keepalive_s=30, freeze_heap=False
+    )
     app = create_app(settings)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

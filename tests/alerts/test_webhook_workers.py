@@ -41,7 +41,10 @@ def committed_url(database_url: str) -> Iterator[str]:
 async def make_events(url: str, hook_url: str, drones: int) -> None:
     """Through the API, committed: a webhook, a zone, then drones first seen inside it."""
     settings = Settings(
-        database_url=url, run_background_tasks=False, webhook_allow_hosts="127.0.0.1"
+        database_url=url,
+        run_background_tasks=False,
+        webhook_allow_hosts="127.0.0.1",
+        freeze_heap=False,
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -115,7 +118,10 @@ async def test_the_background_senders_deliver_on_their_own(committed_url, worker
     receiver = Receiver(free_port())
     receiver.start()
     settings = Settings(
-        database_url=committed_url, webhook_allow_hosts="127.0.0.1", webhook_poll_s=0.05
+        database_url=committed_url,
+        webhook_allow_hosts="127.0.0.1",
+        webhook_poll_s=0.05,
+        freeze_heap=False,
     )
     undelivered = text("SELECT count(*) FROM webhook_deliveries WHERE status <> 'delivered'")
     try:
