@@ -69,10 +69,11 @@ def _judge_fresh(
         if chain.state is None:
             continue
         judged[start] = False
-        open_here = {index.position(e.zone_id) for e in chain.state.episodes} - {None}
+        positions = (index.position(e.zone_id) for e in chain.state.episodes)
+        open_here = {p for p in positions if p is not None}
         if open_here:
             for row in range(start + 1, start + 1 + len(chain.fresh)):
-                following[row] = open_here  # type: ignore[assignment]
+                following[row] = open_here
     rows = [row for row, wanted in enumerate(judged) if wanted]
     found = evaluate_reports(
         [everything[row] for row in rows],
