@@ -19,19 +19,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from skyguard.api.schemas.zones import ZoneFeatureIn, spec_from_feature
 from skyguard.bench.ingest_proc import reset_peak, status_kib
 from skyguard.bench.ingest_workload import Workload, drone_of, serial, zone_uuid
 from skyguard.geofence.episodes import DroneState, Transition
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.index import Exemption, IndexedZone, ZoneIndex
-from skyguard.geofence.schedule import parse_schedule
-from skyguard.geofence.shapes import parse_area
 from skyguard.geofence.zones import ZoneSpec
 
 Open = tuple[int, int, str, str, bool]  # drone, zone, alert kind, opened_at (ISO), by crossing
@@ -54,26 +52,12 @@ class EngineRun:
     updates: int = 0
 
 
+MAX_VERTICES = 10_000  # the service's default cap
+
+
 def engine_spec(feature: dict[str, Any]) -> ZoneSpec:
-    """The ZoneSpec of a zone Feature, parsed as the API parses it."""
-    p = feature["properties"]
-    schedule = p.get("schedule")
-    return ZoneSpec(
-        name=p["name"],
-        area=parse_area(feature["geometry"], radius_m=p.get("radius_m")),
-        category=p["category"],
-        floor_m=p.get("floor_m") or 0.0,
-        ceiling_m=p.get("ceiling_m"),
-        altitude_ref=p["altitude_ref"],
-        active_from=_when(p.get("active_from")),
-        active_until=_when(p.get("active_until")),
-        schedule=parse_schedule(schedule) if schedule is not None else None,
-        warning_buffer_m=p.get("warning_buffer_m") or 0.0,
-    )
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
+    """The ZoneSpec of a zone Feature, parsed by the API's own code."""
+    return spec_from_feature(ZoneFeatureIn.model_validate(feature), MAX_VERTICES)
 
 
 def indexed_zones(workload: Workload, prefix: str) -> list[IndexedZone]:

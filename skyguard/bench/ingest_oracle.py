@@ -15,18 +15,18 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 from pyproj import Geod
 
+from skyguard.bench.ingest_engine import engine_spec
 from skyguard.bench.ingest_workload import Workload
 from skyguard.bench.ingest_zones import METRES_PER_DEGREE_LON
 from skyguard.geofence.breach import band_excess, is_exempt
 from skyguard.geofence.index import Exemption
-from skyguard.geofence.schedule import parse_schedule
 from skyguard.geofence.shapes import Area
 from skyguard.geofence.zones import ZoneSpec
 
@@ -53,29 +53,12 @@ def rule_specs(workload: Workload) -> list[ZoneSpec]:
     """Each zone's band and timing as a ZoneSpec (its area is the oracle's own shape)."""
     specs = []
     for zone, shape in zip(workload.zones, workload.shapes, strict=True):
-        p = zone.feature["properties"]
-        schedule = p.get("schedule")
         kind = "circle" if zone.kind == "circle" else "multipolygon"
         centre = tuple(zone.feature["geometry"]["coordinates"]) if kind == "circle" else None
-        specs.append(
-            ZoneSpec(
-                name=p["name"],
-                area=Area(shape, kind, centre, p.get("radius_m")),  # type: ignore[arg-type]
-                category=p["category"],
-                floor_m=p.get("floor_m") or 0.0,
-                ceiling_m=p.get("ceiling_m"),
-                altitude_ref=p["altitude_ref"],
-                active_from=_when(p.get("active_from")),
-                active_until=_when(p.get("active_until")),
-                schedule=parse_schedule(schedule) if schedule is not None else None,
-                warning_buffer_m=p.get("warning_buffer_m") or 0.0,
-            )
-        )
+        radius = zone.feature["properties"].get("radius_m")
+        area = Area(shape, kind, centre, radius)  # type: ignore[arg-type]
+        specs.append(engine_spec(zone.feature).with_changes(area=area))
     return specs
-
-
-def _when(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text is not None else None
 
 
 def exemptions_by_pair(workload: Workload) -> dict[Pair, list[Exemption]]:
