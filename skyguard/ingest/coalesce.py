@@ -61,7 +61,9 @@ class IngestQueue:
         """Ingest the raw reports with whatever else is queued; their result once committed."""
         request = _Request(raws)
         self._queue.append(request)
-        if len(self._running) < self._flushers:
+        # A flusher that has just finished stays in _running until its done-callback runs:
+        # count the live ones, or a request submitted meanwhile would wait for no one.
+        if sum(not task.done() for task in self._running) < self._flushers:
             task = asyncio.create_task(self._drain(), name="ingest-flush")
             self._running.add(task)
             task.add_done_callback(self._running.discard)

@@ -98,3 +98,18 @@ async def test_a_failed_flush_fails_only_its_own_requests(database):
         await broken.submit([one("GF-1", 0)])
     healthy = await queue_on(database).submit([one("GF-1", 0)])
     assert healthy.accepted == 1
+
+
+async def test_a_request_right_after_a_flush_ends_is_flushed_too(database):
+    """The flusher that just answered has finished but is not yet forgotten when its caller
+    submits again: the new request must still get a flusher of its own."""
+    queue = IngestQueue(
+        lambda: database,
+        Engine(ZoneIndexCache(), EngineConfig()),
+        future_tolerance=timedelta(seconds=5),
+        flushers=1,
+    )
+    assert (await queue.submit([one("GR-1", 0)])).accepted == 1
+    async with asyncio.timeout(5):  # in this task: submit runs before the flusher is forgotten
+        again = await queue.submit([one("GR-1", 1)])
+    assert again.accepted == 1
