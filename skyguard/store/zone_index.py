@@ -76,8 +76,9 @@ def settle_heap() -> None:
     The zone index is millions of objects at ten thousand zones and lives until the next zone
     edit; walking it made every full collection a 100 ms pause, every second or two under load.
     It holds no reference cycles, so an index replaced later is still freed (by reference
-    counting). For a process with one app: a frozen object that later becomes part of cyclic
-    garbage is never collected.
+    counting). Objects frozen while alive that later end up in cyclic garbage (a request in
+    flight at the time, say) are collected at the next settling: it unfreezes everything first.
     """
+    gc.unfreeze()
     gc.collect()
     gc.freeze()
