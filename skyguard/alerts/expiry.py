@@ -3,6 +3,11 @@
 Every worker ticks; a PostgreSQL advisory lock lets one of them do the work per tick, the others
 skip it. The drones worked on are locked with the ingest path's per-drone row locks, so a tick
 and a batch for the same drone never interleave.
+
+A tick looks only at the drones due (drone_engine_state.due_at, written with each state: the
+next instant time alone may change its alerts, see geofence.due), and looks at every live drone
+after a zone edit and every FULL_SWEEP_EVERY. With ten thousand drones flying, most of them far
+from any zone, a tick costs next to nothing; judging them all each second took a third of a core.
 """
 
 from __future__ import annotations
@@ -12,13 +17,14 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.geofence.due import dues
 from skyguard.geofence.fleet import expire_all
 from skyguard.geofence.index import ZoneIndex
 from skyguard.ingest.batch import Engine
@@ -30,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 LOCK_KEY = int.from_bytes(b"sg-expry", "big")  # one advisory lock id, held per tick
 TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+FULL_SWEEP_EVERY = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -59,20 +66,36 @@ async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) ->
 
 
 async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
-    since = now - engine.config.silence_timeout
-    candidates = await engine_state.expiry_candidates(session, since)
-    if not candidates:
-        return Expired(ran=True)
     index = await engine.zones.current(session)
-    serials = time_may_change(candidates, index)
+    if _sweep_due(engine, now):
+        since = now - engine.config.silence_timeout
+        serials = time_may_change(await engine_state.expiry_candidates(session, since), index)
+        engine.swept = (engine.zones.revision, now)
+    else:
+        serials = await engine_state.due_serials(session, now)
     states = await engine_state.lock_free_states(session, serials)
+    if not states:
+        return Expired(ran=True)
     outcome = expire_all(states.values(), now, index, engine.config)
-    changed = {serial: new for serial, (new, _) in outcome.items() if new != states[serial]}
-    if changed:
-        await engine_state.save_states(session, changed)
+    looked = {serial: new for serial, (new, _) in outcome.items()}
+    kept = list(looked.values())
+    judged_at = [max(now, state.last.time) for state in kept]
+    looks = dues(kept, judged_at, index, engine.config)
+    await engine_state.save_states(session, looked, dict(zip(looked, looks, strict=True)))
     transitions = [t for _, found in outcome.values() for t in found]
     touched = await alerts.apply_transitions(session, transitions)
     return Expired(ran=True, drones=len(states), alerts=touched)
+
+
+def _sweep_due(engine: Engine, now: datetime) -> bool:
+    """Whether this tick looks at every live drone: the first tick of the process, the first
+    after a zone edit (a zone drawn over a drone, or removed under it), and every
+    FULL_SWEEP_EVERY, a safety net for a batch that wrote its drones' due times against an
+    index a zone edit made stale while it ran. Other ticks look only at the drones due."""
+    if engine.swept is None:
+        return True
+    revision, at = engine.swept
+    return revision != engine.zones.revision or now - at >= FULL_SWEEP_EVERY or now < at
 
 
 def time_may_change(candidates: Sequence[Candidate], index: ZoneIndex) -> list[str]:

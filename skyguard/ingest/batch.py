@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.geofence.due import dues
 from skyguard.geofence.episodes import EngineConfig
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
@@ -27,6 +28,8 @@ class Engine:
     config: EngineConfig
     flight_gap: timedelta = timedelta(seconds=120)
     memories: MemoryCache = field(default_factory=MemoryCache)
+    # the zone revision and the time of this process's last expiry tick over every live drone
+    swept: tuple[int, datetime] | None = None
 
 
 @dataclass
@@ -146,7 +149,10 @@ async def evaluate_locked(
         if latest:
             await positions.send_latest(connection, reports)
         new_states = {s: o.state for s, o in outcomes.items()}
-        await engine_state.send_save(connection, new_states, changed, engine.memories)
+        kept = list(new_states.values())
+        looks = dues(kept, [state.last.time for state in kept], index, engine.config)
+        due = dict(zip(new_states, looks, strict=True))
+        await engine_state.send_save(connection, new_states, due, changed, engine.memories)
         await flights.send_flights(connection, touched)
     current = {s: changed.get(s, m.flight) for s, m in memories.items()}
     flight_ids = {s: f.id for s, f in current.items() if f is not None}

@@ -34,14 +34,20 @@ LOCK = """
 SAVE = """
     UPDATE drone_engine_state AS d
     SET state = s.state, last_time = s.last_time, last_lon = s.last_lon, last_lat = s.last_lat,
-        open_episodes = s.open_episodes,
+        open_episodes = s.open_episodes, due_at = s.due_at,
         flight = CASE WHEN s.keep THEN d.flight ELSE s.flight END
     FROM unnest(%(serials)b::text[], %(states)b::bytea[], %(times)b::timestamptz[],
                 %(lons)b::float8[], %(lats)b::float8[], %(episodes)b::int2[],
-                %(flights)b::bytea[], %(keep)b::bool[])
-         AS s(serial, state, last_time, last_lon, last_lat, open_episodes, flight, keep)
+                %(dues)b::timestamptz[], %(flights)b::bytea[], %(keep)b::bool[])
+         AS s(serial, state, last_time, last_lon, last_lat, open_episodes, due_at, flight, keep)
     WHERE d.serial = s.serial
 """
+
+# Drones the background tick must look at now (geofence.due): an index on due_at finds them.
+DUE = text("""
+    SELECT serial FROM drone_engine_state
+    WHERE due_at <= :now AND state IS NOT NULL
+""")
 
 # Drones time can still change: those with open episodes, and those not yet silent (a zone or
 # an exemption window may begin or end while they are inside).
@@ -50,9 +56,11 @@ CANDIDATES = text("""
     WHERE state IS NOT NULL AND (last_time >= :since OR open_episodes > 0)
 """)
 
-# The rows of these drones that no batch holds now: a held drone's own batch moves it on.
+# The rows of these drones that no batch holds now: a held drone's own batch moves it on. Only
+# the state is read: the open flight and its launch evidence are most of a row's bytes, and
+# time alone does not change them (a silent flight is closed by flights.close_silent).
 LOCK_FREE = """
-    SELECT serial, state, flight FROM drone_engine_state
+    SELECT serial, state FROM drone_engine_state
     WHERE serial = ANY(%(serials)b::text[]) AND state IS NOT NULL
     ORDER BY serial
     FOR UPDATE SKIP LOCKED
@@ -145,12 +153,14 @@ async def lock(
 async def send_save(
     connection: driver.Connection,
     states: Mapping[str, DroneState],
+    dues: Mapping[str, datetime | None],
     flights: Mapping[str, FlightTrack | None] | None = None,
     cache: MemoryCache | None = None,
 ) -> None:
-    """Write the drones' new states, and for the drones in `flights` their open flight (None:
-    none open), rows already locked; the others keep theirs. With a cache, drones whose flight
-    is written are remembered in it."""
+    """Write the drones' new states with when the tick is next due to look at each (None:
+    only a report or a zone edit can change it; see geofence.due), and for the drones in
+    `flights` their open flight (None: none open), rows already locked; the others keep theirs.
+    With a cache, drones whose flight is written are remembered in it."""
     if not states:
         return
     flights = flights or {}
@@ -174,15 +184,18 @@ async def send_save(
         "lons": driver.Floats([state.last.lon for state in kept]),
         "lats": driver.Floats([state.last.lat for state in kept]),
         "episodes": [len(state.episodes) for state in kept],
+        "dues": [dues[s] for s in ordered],
         "flights": written,
         "keep": [s not in flights for s in ordered],
     }
     await driver.send(connection, SAVE, params)
 
 
-async def save_states(session: AsyncSession, states: Mapping[str, DroneState]) -> None:
-    """Write the drones' new engine states (rows already locked)."""
-    await send_save(await driver.connection_of(session), states)
+async def save_states(
+    session: AsyncSession, states: Mapping[str, DroneState], dues: Mapping[str, datetime | None]
+) -> None:
+    """Write the drones' new engine states and when each is next due (rows already locked)."""
+    await send_save(await driver.connection_of(session), states, dues)
 
 
 async def clear_flights(connection: driver.Connection, serials: Sequence[str]) -> None:
@@ -201,13 +214,16 @@ async def expiry_candidates(session: AsyncSession, since: datetime) -> list[Cand
     return [Candidate(*row) for row in rows]
 
 
+async def due_serials(session: AsyncSession, now: datetime) -> list[str]:
+    """The drones whose alerts time alone may have changed by `now` (read without locking)."""
+    return list((await session.scalars(DUE, {"now": now})).all())
+
+
 async def lock_free_states(session: AsyncSession, serials: Sequence[str]) -> dict[str, DroneState]:
     """Lock the rows of these drones that no one holds now, in one order; their states. The
     others are skipped: whoever holds them (an ingest batch) is moving them on."""
     if not serials:
         return {}
     connection = await driver.connection_of(session)
-    take = MemoryCache().take
     rows = await (await driver.send(connection, LOCK_FREE, {"serials": sorted(serials)})).fetchall()
-    memories = {serial: take(serial, (state, flight)) for serial, state, flight in rows}
-    return {s: m.state for s, m in memories.items() if m.state is not None}
+    return {serial: unpack_state(serial, state) for serial, state in rows}

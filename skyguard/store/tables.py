@@ -462,6 +462,11 @@ class DroneEngineState(Base):
     and the open flight with its launch evidence, in compact binary (store.drone_memory)."""
 
     __tablename__ = "drone_engine_state"
+    __table_args__ = (
+        Index(
+            "ix_drone_engine_state_due_at", "due_at", postgresql_where=text("due_at IS NOT NULL")
+        ),
+    )
 
     serial: Mapped[str] = mapped_column(Text, ForeignKey("drones.serial"), primary_key=True)
     state: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -470,6 +475,8 @@ class DroneEngineState(Base):
     last_lon: Mapped[float | None] = mapped_column(Float)
     last_lat: Mapped[float | None] = mapped_column(Float)
     open_episodes: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    # when the expiry tick must next look at the drone (geofence.due); NULL: only a report can
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ZoneRevision(Base):

@@ -149,3 +149,26 @@ async def test_the_tick_leaves_drones_away_from_every_zone_alone(app, client, he
     tick = await expire(app, 40)
     assert tick.drones == 1, "only the drone inside the zone that starts"
     assert [a["serial"] for a in tick.alerts] == ["EXP-1"]
+
+
+async def test_between_sweeps_the_tick_judges_only_the_drones_due(app, client, headers, connection):
+    """Each state is written with when time may next change it; a tick that is not a full
+    sweep (the first one, one after a zone edit, one every 30 s) reads only the drones due."""
+    await draw(client, headers)
+    await post(client, headers, report(-50), report(-5, serial="EXP-2"))
+    await post(client, headers, report(-5, lon=8.30, serial="EXP-FAR"))
+    rows = await connection.execute(
+        text("SELECT serial, due_at FROM drone_engine_state WHERE serial LIKE 'EXP-%'")
+    )
+    assert dict(rows.all()) == {
+        "EXP-1": NOW + timedelta(seconds=10),  # its silence closes the open alert
+        "EXP-2": NOW + timedelta(seconds=55),
+        "EXP-FAR": None,  # nothing but its next report can change it
+    }
+    sweep = await expire(app, 0)
+    assert sweep.drones == 2 and sweep.alerts == []
+    due = await expire(app, 11)
+    assert due.drones == 1, "only EXP-1 is due"
+    [closed] = due.alerts
+    assert closed["serial"] == "EXP-1" and closed["close_reason"] == "lost_contact"
+    assert (await expire(app, 12)).drones == 0
