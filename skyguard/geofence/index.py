@@ -120,9 +120,13 @@ class _PartTree:
 
 
 def _unique_pairs(inputs: IntArray, owners: IntArray) -> IntArray:
-    """Pairs without repeats (a point on a shared part edge), sorted by input index."""
-    pairs = np.unique(np.stack([inputs, owners]).astype(np.intp), axis=1)
-    return pairs.reshape(2, -1)
+    """Pairs without repeats (a point on a shared part edge), sorted by input index, then owner
+    (as one number each: numpy's unique over columns costs a tenth of a millisecond a call)."""
+    if len(inputs) == 0:
+        return np.zeros((2, 0), dtype=np.intp)
+    width = int(owners.max()) + 1
+    keys = np.unique(inputs.astype(np.int64) * width + owners)
+    return np.stack([keys // width, keys % width]).astype(np.intp)
 
 
 class ZoneIndex:

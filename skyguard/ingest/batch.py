@@ -15,7 +15,7 @@ from skyguard.geofence.episodes import EngineConfig
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
 from skyguard.ingest.validate import Rejection, validate_batch
-from skyguard.store import alerts, driver, drones, engine_state, flights, positions
+from skyguard.store import alerts, driver, drones, engine_state, flights, positions, revision
 from skyguard.store.engine_state import Memory, MemoryCache
 from skyguard.store.zone_index import ZoneIndexCache
 
@@ -84,22 +84,24 @@ async def ingest(
     if not unique:
         return result
     reports = [r for _, r in unique]
-    memories, stored_before = await store(session, reports, engine)
+    memories, stored_before, seen = await store(session, reports, engine)
     result.duplicates += [unique[i][0] for i in stored_before]
     result.duplicates.sort()
     result.accepted = len(reports) - len(stored_before)
     fresh = [r for i, r in enumerate(reports) if i not in stored_before]
     if fresh:
-        result.alerts = await evaluate_locked(session, fresh, engine, memories, latest=True)
+        result.alerts = await evaluate_locked(
+            session, fresh, engine, memories, latest=True, revision=seen
+        )
     return result
 
 
 async def store(
     session: AsyncSession, reports: Sequence[Report], engine: Engine
-) -> tuple[dict[str, Memory], set[int]]:
+) -> tuple[dict[str, Memory], set[int], int]:
     """Make the partitions the reports need, note new drones, lock the drones' memories and
-    store the reports, in one round trip; the memories, and the indexes of the reports that
-    were stored before (duplicates)."""
+    store the reports, in one round trip; the memories, the indexes of the reports that
+    were stored before (duplicates), and the zone revision read after the locks."""
     first_seen: dict[str, datetime] = {}
     for report in reports:
         if report.serial not in first_seen or report.time < first_seen[report.serial]:
@@ -109,13 +111,14 @@ async def store(
         await positions.send_partitions(connection, reports)
         await drones.send_seen(connection, first_seen)
         locked = await engine_state.send_lock(connection, list(first_seen), engine.memories)
+        seen = await revision.send_current(connection)
         inserted = await positions.send_positions(
             connection,
             reports,
             gap=engine.config.silence_timeout,
             speed_mps=engine.config.max_segment_speed_mps,
         )
-    return await locked.result(), await inserted.result()
+    return await locked.result(), await inserted.result(), await seen.result()
 
 
 async def evaluate(
@@ -136,10 +139,12 @@ async def evaluate_locked(
     memories: dict[str, Memory],
     *,
     latest: bool = False,
+    revision: int | None = None,
 ) -> list[dict[str, Any]]:
     """evaluate() with the drones' rows locked and their memories read already; `latest`: move
-    the drones' latest positions on too (in the same round trip as the rest)."""
-    index = await engine.zones.current(session)
+    the drones' latest positions on too (in the same round trip as the rest); `revision`: the
+    zone revision, if read already in this transaction."""
+    index = await engine.zones.current(session, revision)
     states = {s: m.state for s, m in memories.items() if m.state is not None}
     changed, touched = flights.follow_flights(memories, reports, engine.flight_gap)
     outcomes = advance_all(states, reports, index, engine.config)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from skyguard.store import driver
+
 BUMP = text("UPDATE zone_revision SET revision = revision + 1 WHERE id = 1")
-CURRENT = text("SELECT revision FROM zone_revision WHERE id = 1")
+CURRENT_SQL = "SELECT revision FROM zone_revision WHERE id = 1"
+CURRENT = text(CURRENT_SQL)
 
 
 async def bump(session: AsyncSession) -> None:
@@ -18,3 +21,8 @@ async def bump(session: AsyncSession) -> None:
 async def current(session: AsyncSession) -> int:
     """The revision this session sees."""
     return int((await session.execute(CURRENT)).scalar_one())
+
+
+async def send_current(connection: driver.Connection) -> driver.Pending[int]:
+    """The revision, read with the statements around it (in a pipeline: no round trip)."""
+    return await driver.query(connection, CURRENT_SQL, None, lambda rows: int(rows[0][0]))

@@ -53,9 +53,11 @@ class ZoneIndexCache:
         self.revision = -1
         self._lock = asyncio.Lock()
 
-    async def current(self, session: AsyncSession) -> ZoneIndex:
-        """The index as of the session's view: rebuilt (off the event loop) when stale."""
-        seen = await revision.current(session)
+    async def current(self, session: AsyncSession, seen: int | None = None) -> ZoneIndex:
+        """The index as of the session's view, or of the zone revision `seen` already read in
+        it: rebuilt (off the event loop) when stale."""
+        if seen is None:
+            seen = await revision.current(session)
         if seen <= self.revision:
             return self.index
         async with self._lock:
