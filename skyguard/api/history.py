@@ -49,15 +49,22 @@ async def zone_intrusions(
     limit: Limit = None,
     cursor: Cursor = None,
 ) -> dict[str, Any]:
-    """Intrusions into the zone's current geometry, from the stored reports, by entry time.
+    """Intrusions into the zone as it is now, from the stored reports, by entry time.
 
-    Horizontal only (the altitude band, schedule and exemptions are not applied: `alert_ids`
-    lists the breach alerts the engine raised for the drone and zone during the intrusion). A
-    report on the boundary counts as inside. An intrusion is a maximal run of one drone's
-    consecutive reports inside the zone, joined by straight segments (a segment between two
-    reports inside may leave a concave zone briefly: still one intrusion); a segment from a
-    report outside to the next one outside that passes through the zone is an intrusion of its
-    own (`crossed_between_reports`, `report_count` 0). Reports more than the silence timeout
+    A report counts inside as the engine judges it: the zone covers its position (on the
+    boundary counts as inside), its altitude lies in the zone's band (AGL: `height_m`, AMSL:
+    `alt_m`; an unknown altitude counts as inside), the zone applies at its time (active window,
+    weekly schedule in the schedule's time zone), and the drone holds no exemption valid then
+    (a banded exemption covers only an altitude known to lie in its band). `alert_ids` lists
+    the breach alerts the engine raised for the drone and zone during the intrusion. An
+    intrusion is a maximal run of one drone's consecutive reports inside the zone, joined by
+    straight segments (a segment between two reports inside may leave a concave zone briefly:
+    still one intrusion); a segment from a report outside to the next one outside that passes
+    through the zone is an intrusion of its own (`crossed_between_reports`, `report_count` 0)
+    when the middle of its stretch inside, with time and altitude interpolated along it, is
+    inside by those rules. Where a run starts or ends by the band or the time rather than the
+    boundary (a drone climbing out, a zone starting over it), `entered_at` is the first report
+    inside and `exited_at` the first report after it outside. Reports more than the silence timeout
     (SKYGUARD_SILENCE_TIMEOUT_S, 60 s) apart, or further apart than 150 m/s allows, are not
     joined: the engine's rule. `entered_at`/`exited_at` and `entry`/`exit` are interpolated
     where the straight lon/lat segment crosses the boundary, by the fraction of its length;

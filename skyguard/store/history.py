@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from skyguard.geofence.episodes import EngineConfig
 from skyguard.store.stats import Box, box_sql, split_box
 from skyguard.store.tables import Drone, Position
-from skyguard.store.zones import iso_utc, load_zone
+from skyguard.store.zone_rules import ZoneRules
+from skyguard.store.zones import iso_utc, load_zone, spec_of
 
 REPORT_FIELDS = (
     "serial", "time", "lon", "lat", "alt_m", "height_m", "speed_mps", "heading_deg",
@@ -113,32 +114,40 @@ async def drones_in_area(session: AsyncSession, query: AreaQuery) -> list[dict[s
 INTRUSIONS = """
 WITH zone AS (SELECT geom FROM zones WHERE id = :zone_id),
 nearby AS (
-    SELECT p.serial, p.time, p.geom, p.segment,
+    SELECT p.serial, p.time, p.geom, p.segment, {alt_p} AS alt,
            CASE WHEN p.lon BETWEEN :zw AND :ze AND p.lat BETWEEN :zs AND :zn
-                THEN ST_Covers(z.geom, p.geom) ELSE false END AS inside
+                THEN ST_Covers(z.geom, p.geom) ELSE false END AS covers
     FROM positions p CROSS JOIN zone z
     WHERE ({box} OR {segment_box}) AND p.time >= :since AND p.time < :until
 ),
+judged AS (
+    SELECT n.*, CASE WHEN n.covers THEN {rule_n} ELSE false END AS inside FROM nearby n
+),
 relevant AS (
-    SELECT n.serial, n.time, n.geom, n.inside
-    FROM nearby n CROSS JOIN zone z
+    SELECT n.serial, n.time, n.geom, n.alt, n.covers, n.inside
+    FROM judged n CROSS JOIN zone z
     WHERE n.inside OR ST_Intersects(z.geom, n.segment)
 ),
 linked AS (
-    SELECT r.*, b.time AS b_time, b.geom AS b_geom, coalesce(b.inside, false) AS b_inside,
-           a.time AS a_time, a.geom AS a_geom, coalesce(a.inside, false) AS a_inside
+    SELECT r.*, b.time AS b_time, b.geom AS b_geom, b.alt AS b_alt,
+           coalesce(b.covers, false) AS b_covers, coalesce(b.inside, false) AS b_inside,
+           a.time AS a_time, a.geom AS a_geom,
+           coalesce(a.covers, false) AS a_covers, coalesce(a.inside, false) AS a_inside
     FROM relevant r
     LEFT JOIN LATERAL (
-        SELECT q.time, q.geom, ST_Covers(z.geom, q.geom) AS inside
-        FROM positions q CROSS JOIN zone z
-        WHERE q.serial = r.serial AND q.time < r.time AND q.time >= r.time - :gap
-        ORDER BY q.time DESC LIMIT 1
+        SELECT c.*, c.covers AND {rule_c} AS inside
+        FROM (SELECT q.serial, q.time, q.geom, {alt_q} AS alt, ST_Covers(z.geom, q.geom) AS covers
+              FROM positions q CROSS JOIN zone z
+              WHERE q.serial = r.serial AND q.time < r.time AND q.time >= r.time - :gap
+              ORDER BY q.time DESC LIMIT 1) c
     ) b ON {straight_b}
     LEFT JOIN LATERAL (
-        SELECT q.time, q.geom, ST_Covers(z.geom, q.geom) AS inside
-        FROM positions q CROSS JOIN zone z
-        WHERE r.inside AND q.serial = r.serial AND q.time > r.time AND q.time <= r.time + :gap
-        ORDER BY q.time LIMIT 1
+        SELECT c.*, c.covers AND {rule_c} AS inside
+        FROM (SELECT q.serial, q.time, q.geom, {alt_q} AS alt, ST_Covers(z.geom, q.geom) AS covers
+              FROM positions q CROSS JOIN zone z
+              WHERE r.inside AND q.serial = r.serial AND q.time > r.time
+                AND q.time <= r.time + :gap
+              ORDER BY q.time LIMIT 1) c
     ) a ON {straight_a}
 ),
 marked AS (
@@ -152,18 +161,30 @@ marked AS (
 points AS (
     SELECT m.*, coalesce(inc.entered_at, m.time) AS entered_at,
            coalesce(inc.entry, m.geom) AS entry,
-           CASE WHEN m.crossing THEN inc.exited_at ELSE nxt.exited_at END AS exited_at,
-           CASE WHEN m.crossing THEN inc.exit ELSE nxt.exit END AS exit
+           CASE WHEN m.crossing THEN inc.exited_at
+                WHEN m.ends AND m.a_covers AND NOT m.a_inside THEN m.a_time
+                ELSE nxt.exited_at END AS exited_at,
+           CASE WHEN m.crossing THEN inc.exit
+                WHEN m.ends AND m.a_covers AND NOT m.a_inside THEN m.a_geom
+                ELSE nxt.exit END AS exit,
+           m.crossing AND {rule_mid} AS crossed_in_rules
     FROM marked m CROSS JOIN zone z
     LEFT JOIN LATERAL (  -- along the segment from the report before: first in, last out
-        SELECT m.b_time + (m.time - m.b_time) * ST_LineLocatePoint(s.line, s.entry) AS entered_at,
-               m.b_time + (m.time - m.b_time) * ST_LineLocatePoint(s.line, s.exit) AS exited_at,
+        SELECT m.b_time + (m.time - m.b_time) * s.f_in AS entered_at,
+               m.b_time + (m.time - m.b_time) * s.f_out AS exited_at,
+               m.b_time + (m.time - m.b_time) * (s.f_in + s.f_out) / 2 AS mid_at,
+               m.b_alt + (m.alt - m.b_alt) * (s.f_in + s.f_out) / 2 AS mid_alt,
                s.entry, s.exit
-        FROM (SELECT l.line, ST_ClosestPoint(l.hit, m.b_geom) AS entry,
-                     ST_ClosestPoint(l.hit, m.geom) AS exit
-              FROM (SELECT ST_MakeLine(m.b_geom, m.geom) AS line,
-                           ST_Intersection(ST_MakeLine(m.b_geom, m.geom), z.geom) AS hit) l) s
-        WHERE (m.starts OR m.crossing) AND m.b_time IS NOT NULL AND NOT m.b_inside
+        FROM (SELECT ST_LineLocatePoint(t.line, t.entry) AS f_in,
+                     ST_LineLocatePoint(t.line, t.exit) AS f_out, t.entry, t.exit
+              FROM (SELECT l.line, ST_ClosestPoint(l.hit, m.b_geom) AS entry,
+                           ST_ClosestPoint(l.hit, m.geom) AS exit
+                    FROM (SELECT ST_MakeLine(m.b_geom, m.geom) AS line,
+                                 ST_Intersection(ST_MakeLine(m.b_geom, m.geom), z.geom) AS hit) l
+                   ) t) s
+        -- a report before inside the zone but outside its band or time: entered at this report
+        WHERE (m.crossing OR (m.starts AND NOT m.b_covers)) AND m.b_time IS NOT NULL
+          AND NOT m.b_inside
         OFFSET 0  -- kept a subquery, so the geometry is computed only where the WHERE holds
     ) inc ON true
     LEFT JOIN LATERAL (  -- along the segment to the report after: last out
@@ -172,7 +193,7 @@ points AS (
         FROM (SELECT ST_MakeLine(m.geom, m.a_geom) AS line,
                      ST_ClosestPoint(ST_Intersection(ST_MakeLine(m.geom, m.a_geom), z.geom),
                                      m.a_geom) AS exit) s
-        WHERE m.ends AND m.a_time IS NOT NULL AND NOT m.a_inside
+        WHERE m.ends AND m.a_time IS NOT NULL AND NOT m.a_inside AND NOT m.a_covers
         OFFSET 0
     ) nxt ON true
     WHERE m.inside OR m.crossing
@@ -198,7 +219,7 @@ intrusions AS (
     UNION ALL
     SELECT serial, entered_at, exited_at, exited_at, 0, entry, exit, true, false, false,
            b_time, time
-    FROM points WHERE crossing AND exited_at IS NOT NULL
+    FROM points WHERE crossed_in_rules AND exited_at IS NOT NULL
 )
 SELECT i.*, ST_X(i.entry) AS entry_lon, ST_Y(i.entry) AS entry_lat, ST_X(i.exit) AS exit_lon,
        ST_Y(i.exit) AS exit_lat, d.registered, coalesce(al.ids, '{{}}') AS alert_ids
@@ -237,9 +258,10 @@ class IntrusionQuery:
 
 
 def intrusion_statement(
-    query: IntrusionQuery, bounds: Box, rule: EngineConfig
+    query: IntrusionQuery, bounds: Box, rule: EngineConfig, rules: ZoneRules
 ) -> tuple[TextClause, dict[str, Any]]:
-    """The intrusion query for a zone whose geometry has these bounds, and its parameters."""
+    """The intrusion query for a zone whose geometry has these bounds and whose band, time and
+    exemption rules are `rules`, and its parameters."""
     box, box_params = box_sql("p.geom", bounds)
     segment_box = box.replace("p.geom", "p.segment")
     statement = INTRUSIONS.format(
@@ -247,6 +269,11 @@ def intrusion_statement(
         segment_box=segment_box,
         straight_b=_straight("b", "r"),
         straight_a=_straight("r", "a"),
+        alt_p=rules.altitude("p"),
+        alt_q=rules.altitude("q"),
+        rule_n=rules.eligible("n.time", "n.alt", "n.serial"),
+        rule_c=rules.eligible("c.time", "c.alt", "c.serial"),
+        rule_mid=rules.eligible("inc.mid_at", "inc.mid_alt", "m.serial"),
     )
     after_at, after_serial = query.after if query.after is not None else (None, None)
     params = {
@@ -260,6 +287,7 @@ def intrusion_statement(
         "after_at": after_at,
         "after_serial": after_serial,
         "limit": query.limit + 1,
+        **rules.params,
     }
     return text(statement), params
 
@@ -267,9 +295,11 @@ def intrusion_statement(
 async def zone_intrusions(
     session: AsyncSession, query: IntrusionQuery, rule: EngineConfig
 ) -> list[tuple[tuple[datetime, str], dict[str, Any]]]:
-    """Intrusions into the zone as it is now, keyed for paging, at most limit + 1; or NotFound."""
+    """Intrusions into the zone as it is now (its shape, band, time and the exemptions granted
+    in it), keyed for paging, at most limit + 1; or NotFound."""
     zone = await load_zone(session, query.zone_id)
-    statement, params = intrusion_statement(query, to_shape(zone.geom).bounds, rule)
+    rules = ZoneRules.of(spec_of(zone))
+    statement, params = intrusion_statement(query, to_shape(zone.geom).bounds, rule, rules)
     rows = await session.execute(statement, params)
     return [((r.entered_at, r.serial), _intrusion_json(r._mapping)) for r in rows]
 

@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from skyguard.geofence.episodes import EngineConfig
+from skyguard.geofence.schedule import parse_schedule
+from skyguard.geofence.shapes import parse_area
+from skyguard.geofence.zones import ZoneSpec
 from skyguard.store import history
+from skyguard.store.zone_rules import ZoneRules
 from tests.api.test_alerting import draw, post
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
@@ -292,10 +296,23 @@ async def test_history_queries_use_the_positions_indexes_and_prune_partitions(co
         )
     )
     since, until = today, today + timedelta(hours=1)
+    # every rule in the statement: a band, a window, a weekly schedule (and exemptions, always)
+    area = parse_area(
+        {"type": "Polygon", "coordinates": [[[8.30, 47.30], [8.31, 47.30], [8.31, 47.31],
+                                             [8.30, 47.31], [8.30, 47.30]]]}
+    )  # fmt: skip
+    spec = ZoneSpec(
+        "z", area, floor_m=10.0, ceiling_m=120.0, active_from=start,
+        schedule=parse_schedule(
+            {"timezone": "Europe/Zurich",
+             "windows": [{"days": ["mon", "sun"], "start": "22:00", "end": "06:00"}]}
+        ),
+    )  # fmt: skip
     statement, params = history.intrusion_statement(
         history.IntrusionQuery(zone_id=zone.scalar_one(), since=since, until=until),
         (8.30, 47.30, 8.31, 47.31),
         EngineConfig(),
+        ZoneRules.of(spec),
     )
     nodes = await explain(connection, statement, params)
     old_day, new_day = (d.strftime("positions_%Y%m%d") for d in (start, today))
