@@ -29,6 +29,7 @@ from skyguard.api import (
     webhooks,
     zones,
 )
+from skyguard.api.fast_telemetry import FastPathCounts, TelemetryFastPath
 from skyguard.api.limits import BodyLimit
 from skyguard.ingest.batch import Engine
 from skyguard.ingest.coalesce import IngestQueue
@@ -84,8 +85,10 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.callers = CallerCache(settings.key_cache_s)
+    app.state.telemetry_fast_path = FastPathCounts()
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryFastPath)  # added last: outside the body limit and the router
     routers = (health, keys, zones, drones, tracks, history, districts, stats, telemetry, stream)
     for module in (*routers, alerts, webhooks):
         app.include_router(module.router)

@@ -121,7 +121,7 @@ async def post_telemetry(request: Request) -> JSONResponse:
     else:
         async with database.session() as session:
             result = await _ingest_now(request, session, raws)
-    return JSONResponse(_answer(result, is_batch))
+    return JSONResponse(answer_of(result, is_batch))
 
 
 async def _ingest_once(
@@ -136,7 +136,7 @@ async def _ingest_once(
         )
     settings: Settings = request.app.state.settings
     raws, is_batch = reports_of(body, settings.max_batch_reports)
-    answer = _answer(await _ingest_now(request, session, raws), is_batch)
+    answer = answer_of(await _ingest_now(request, session, raws), is_batch)
     await idempotency.remember(session, caller.key_id, key, fingerprint, 200, answer)
     return JSONResponse(answer)
 
@@ -153,7 +153,7 @@ async def _ingest_now(request: Request, session: AsyncSession, raws: list[Any]) 
     )
 
 
-def _answer(result: IngestResult, is_batch: bool) -> dict[str, Any]:
+def answer_of(result: IngestResult, is_batch: bool) -> dict[str, Any]:
     """The response body; a single report that was refused is a 422 instead."""
     if not is_batch and result.rejected:
         rejection = result.rejected[0]
