@@ -107,6 +107,10 @@ async def zone_anomalies(
     threshold: Annotated[
         float, Query(gt=0, le=100, description="z-score at or above which a zone is anomalous.")
     ] = 3.0,
+    kind: Annotated[
+        Literal["breach", "approach"] | None,
+        Query(description="Count only alerts of this kind (default: every kind)."),
+    ] = None,
 ) -> dict[str, Any]:
     """Alerts per zone in [since, until) against the same-length windows before it.
 
@@ -115,15 +119,17 @@ async def zone_anomalies(
     `baseline_stddev` (population) are over those K. z_score = (alerts - mean) /
     max(stddev, sqrt(mean), 1): the square root is the Poisson noise of the mean, and the floor
     of 1 means a zone with no baseline needs `threshold` alerts (3 by default) to stand out. A
-    zone is `anomalous` when z_score >= threshold. All alert kinds count. Zones with an alert in
+    zone is `anomalous` when z_score >= threshold. Every alert kind counts unless `kind` names
+    one (`breach`: drones inside; `approach`: drones in a warning buffer). Zones with an alert in
     the window or the baseline are listed, highest z_score first. Default window: the last 24
     hours; a baseline shorter than one window is refused (422 on `query:baseline_days`).
     """
     start, end = resolve_window(since, until)
     baseline = stats.plan_baseline(start, end, baseline_days)
-    zones = await stats.zone_anomalies(session, baseline, threshold)
+    zones = await stats.zone_anomalies(session, baseline, threshold, kind)
     return {
         **window_json(start, end),
+        "kind": kind,
         "baseline_windows": baseline.windows,
         "baseline_since": iso_utc(baseline.start),
         "threshold": threshold,

@@ -211,6 +211,7 @@ WITH counted AS (
            count(*) AS n
     FROM alerts
     WHERE opened_at >= :baseline_start AND opened_at < :until
+      AND (CAST(:kind AS text) IS NULL OR kind = CAST(:kind AS text))
     GROUP BY 1, 2
 ),
 per_zone AS (
@@ -258,10 +259,12 @@ def plan_baseline(since: datetime, until: datetime, baseline_days: int) -> Basel
 
 
 async def zone_anomalies(
-    session: AsyncSession, baseline: Baseline, threshold: float
+    session: AsyncSession, baseline: Baseline, threshold: float, kind: str | None = None
 ) -> list[dict[str, Any]]:
-    """Zones with alerts in the window or its baseline, most anomalous first."""
+    """Zones with alerts (of `kind`, or any) in the window or its baseline, most anomalous
+    first."""
     params = {
+        "kind": kind,
         "since": baseline.since,
         "until": baseline.until,
         "baseline_start": baseline.start,

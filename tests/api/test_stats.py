@@ -227,3 +227,24 @@ async def test_stats_roles(client, headers):
         assert (await client.get(url, headers=headers["integrator"])).status_code == 403
         for role in ("operator", "reviewer", "admin"):
             assert (await client.get(url, headers=headers[role])).status_code == 200
+
+
+async def test_anomalies_count_one_kind_of_alert_when_asked(client, headers):
+    zone = await draw(client, headers, square(8.90, 47.30, 0.01), warning_buffer_m=300.0)
+
+    def at(lon, n):
+        time = (NOW - timedelta(minutes=5 + n)).isoformat()
+        return {"serial": f"SG-KIND-{lon}-{n}", "time": time, "lon": lon, "lat": 47.305}
+
+    inside = [at(8.905, n) for n in range(3)]
+    buffered = [at(8.898, n) for n in range(2)]  # about 150 m west of the zone: its buffer
+    await post(client, headers, *inside, *buffered)
+    url = "/v1/stats/zones/anomalies"
+    window = {"since": NOW - timedelta(hours=1), "until": NOW, "baseline_days": 1}
+    counted = {}
+    for kind in (None, "breach", "approach"):
+        body = await get(client, headers, url, **window, **({"kind": kind} if kind else {}))
+        assert body["kind"] == kind
+        counted[kind] = {z["zone_id"]: z["alerts"] for z in body["zones"]}[zone]
+    assert counted == {None: 5, "breach": 3, "approach": 2}
+    assert await bad(client, headers, url, kind="landing") == "query:kind"
