@@ -17,50 +17,95 @@ COLUMNS = (
     "operator_lon", "operator_lat",
 )  # fmt: skip
 
-# Each report also stores its segment from the drone's previous report (in the batch, else the
-# newest stored one) when the engine would draw that segment: at most the silence timeout apart,
-# no faster than the top speed, not across the antimeridian. Its GiST index finds crossings
-# between reports (zone intrusions) without reading every report nearby. The newest stored
+
+def _joinable(start_time: str, start: str, end_time: str, end: str) -> str:
+    """SQL: a straight segment joins the two reports: at most `gap` apart, not across the
+    antimeridian the long way, no faster than `speed` (the engine's rule for crossings)."""
+    return (
+        f"{end_time} - {start_time} <= %(gap)b::interval"
+        f" AND abs(ST_X({start}) - ST_X({end})) <= 180"
+        f" AND ST_Distance(CAST({start} AS geography), CAST({end} AS geography))"
+        f" <= %(speed)b::float8 * extract(epoch FROM {end_time} - {start_time})"
+    )
+
+
+# Each report also stores its segment from the drone's report just before it (the later of the
+# one before it in the batch and the newest stored one before it) when the engine would draw
+# it: at most the silence timeout apart, no faster than the top speed, not across the
+# antimeridian. Its GiST index finds crossings between reports (zone intrusions) without
+# reading every report nearby. The newest stored
 # report is the drone's last one in drone_engine_state (locked by this batch) unless the report
 # is older than that (late) or the drone has none yet: only then is it looked up in positions.
+# A late report that lands between two stored reports also redraws the later one's segment from
+# itself, so a crossing between it and the next report is found like any other.
 INSERT_POSITIONS = f"""
     WITH r AS (
         SELECT r.*, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS geom,
-               lag(r.time) OVER w AS b_time, lag(r.lon) OVER w AS b_lon, lag(r.lat) OVER w AS b_lat
+               lag(r.time) OVER w AS b_time, lag(r.lon) OVER w AS b_lon, lag(r.lat) OVER w AS b_lat,
+               lead(r.time) OVER w AS a_time
         FROM unnest(
             %(serial)b::text[], %(time)b::timestamptz[], %(lon)b::float8[], %(lat)b::float8[],
             %(source)b::text[], {", ".join(f"%({c})b::float8[]" for c in COLUMNS)}
         ) WITH ORDINALITY AS r(serial, time, lon, lat, source, {", ".join(COLUMNS)}, i)
         WINDOW w AS (PARTITION BY r.serial ORDER BY r.time)
-    ), s AS (
-        SELECT r.*, coalesce(r.b_time, e.last_time, q.time) AS p_time,
-               ST_SetSRID(ST_MakePoint(coalesce(r.b_lon, e.last_lon, q.lon),
-                                       coalesce(r.b_lat, e.last_lat, q.lat)), 4326) AS p_geom
+    ), m AS (  -- the drone's newest stored report, from its memory (if its place is known)
+        SELECT r.*, e.last_time > r.time AS late,
+               CASE WHEN e.last_time < r.time AND e.last_lon IS NOT NULL
+                         AND e.last_lat IS NOT NULL THEN e.last_time END AS e_time,
+               e.last_lon AS e_lon, e.last_lat AS e_lat
         FROM r
         LEFT JOIN LATERAL (  -- LIMIT: looked up by key, never a scan of every drone
-            SELECT e.serial, e.last_time, e.last_lon, e.last_lat FROM drone_engine_state e
-            WHERE r.b_time IS NULL AND e.serial = r.serial AND e.last_time < r.time
-              AND e.last_lon IS NOT NULL AND e.last_lat IS NOT NULL
-            LIMIT 1
+            SELECT e.last_time, e.last_lon, e.last_lat FROM drone_engine_state e
+            WHERE e.serial = r.serial LIMIT 1
         ) e ON true
+    ), s AS (  -- the report just before: in the batch, the drone's newest, or looked up (LIMIT:
+               -- by key, never a scan of every drone) when late or with no memory to go by
+        SELECT m.*, coalesce(m.late, false) AS is_late,
+               CASE WHEN q.time IS NOT NULL AND (m.b_time IS NULL OR q.time > m.b_time)
+                         AND (m.e_time IS NULL OR q.time > m.e_time) THEN q.time
+                    WHEN m.b_time IS NOT NULL AND (m.e_time IS NULL OR m.b_time > m.e_time)
+                         THEN m.b_time
+                    ELSE m.e_time END AS p_time,
+               CASE WHEN q.time IS NOT NULL AND (m.b_time IS NULL OR q.time > m.b_time)
+                         AND (m.e_time IS NULL OR q.time > m.e_time)
+                         THEN ST_SetSRID(ST_MakePoint(q.lon, q.lat), 4326)
+                    WHEN m.b_time IS NOT NULL AND (m.e_time IS NULL OR m.b_time > m.e_time)
+                         THEN ST_SetSRID(ST_MakePoint(m.b_lon, m.b_lat), 4326)
+                    WHEN m.e_time IS NOT NULL
+                         THEN ST_SetSRID(ST_MakePoint(m.e_lon, m.e_lat), 4326) END AS p_geom
+        FROM m
         LEFT JOIN LATERAL (
             SELECT q.time, q.lon, q.lat FROM positions q
-            WHERE r.b_time IS NULL AND e.serial IS NULL AND q.serial = r.serial
-              AND q.time < r.time AND q.time >= r.time - %(gap)b::interval
+            WHERE (m.late OR (m.b_time IS NULL AND m.e_time IS NULL)) AND q.serial = m.serial
+              AND q.time < m.time AND q.time >= m.time - %(gap)b::interval
             ORDER BY q.time DESC LIMIT 1
         ) q ON true
     ), ins AS (
         INSERT INTO positions (serial, time, lon, lat, geom, source, {", ".join(COLUMNS)}, segment)
         SELECT s.serial, s.time, s.lon, s.lat, s.geom, s.source,
                {", ".join(f"s.{c}" for c in COLUMNS)},
-               CASE WHEN s.time - s.p_time <= %(gap)b::interval
-                     AND abs(ST_X(s.p_geom) - s.lon) <= 180
-                     AND ST_Distance(CAST(s.p_geom AS geography), CAST(s.geom AS geography))
-                         <= %(speed)b::float8 * extract(epoch FROM s.time - s.p_time)
+               CASE WHEN {_joinable("s.p_time", "s.p_geom", "s.time", "s.geom")}
                     THEN ST_MakeLine(s.p_geom, s.geom) END
         FROM s
         ON CONFLICT (serial, time) DO NOTHING
         RETURNING serial, time
+    ), following AS (  -- a late report comes between two stored ones: the later one's segment
+                       -- now starts at it (when it is the batch's last report before that one)
+        SELECT s.serial, s.time, s.geom, n.time AS n_time, n.geom AS n_geom
+        FROM s
+        JOIN ins ON ins.serial = s.serial AND ins.time = s.time
+        JOIN LATERAL (
+            SELECT q.time, q.geom FROM positions q
+            WHERE q.serial = s.serial AND q.time > s.time AND q.time <= s.time + %(gap)b::interval
+            ORDER BY q.time LIMIT 1
+        ) n ON true
+        WHERE s.is_late AND (s.a_time IS NULL OR s.a_time > n.time)
+    ), redrawn AS (
+        UPDATE positions AS p
+        SET segment = CASE WHEN {_joinable("f.time", "f.geom", "f.n_time", "f.n_geom")}
+                           THEN ST_MakeLine(f.geom, f.n_geom) END
+        FROM following f
+        WHERE p.serial = f.serial AND p.time = f.n_time
     )
     SELECT CAST(r.i - 1 AS int) FROM r
     WHERE NOT EXISTS (SELECT FROM ins WHERE ins.serial = r.serial AND ins.time = r.time)

@@ -325,3 +325,18 @@ async def test_history_queries_use_the_positions_indexes_and_prune_partitions(co
     nodes = await explain(connection, str(compiled), compiled.params)
     assert spatial_scans(nodes) == {new_day}
     assert old_day not in {n.get("Relation Name") for n in nodes}
+
+
+async def test_a_late_report_between_two_stored_ones_shows_both_crossings(client, headers):
+    """Stored: west of the zone at 0 s and 40 s. Arriving late: east of it at 20 s. The drone
+    crossed the zone twice; the second crossing is on the stored report's segment, which the
+    late report redraws."""
+    zone_id = await draw(client, headers)
+    await post(client, headers, at(0, 8.49, 47.305, "SG-LATE"), at(40, 8.49, 47.305, "SG-LATE"))
+    await post(client, headers, at(20, 8.52, 47.305, "SG-LATE"))
+    body = await intrusions(client, headers, zone_id)
+    crossings = [i for i in body["intrusions"] if i["serial"] == "SG-LATE"]
+    assert [c["crossed_between_reports"] for c in crossings] == [True, True]
+    # 8.49 -> 8.52 in 20 s: in at 8.50 (1/3 of the way), out at 8.51; and back again
+    assert near(crossings[0]["entered_at"], 20 / 3) and near(crossings[0]["exited_at"], 40 / 3)
+    assert near(crossings[1]["entered_at"], 20 + 20 / 3)

@@ -62,7 +62,7 @@ async def open_flight(connection: AsyncConnection, serial: str = "ING-1") -> Any
     return rows.all()
 
 
-async def test_a_late_report_is_joined_to_the_stored_report_before_it(connection):
+async def test_a_late_report_is_joined_to_the_stored_reports_around_it(connection):
     engine = Engine(ZoneIndexCache(), EngineConfig())
     for seconds, lon in ((0, 8.5), (20, 8.502)):
         async with batch(connection) as session:
@@ -77,8 +77,27 @@ async def test_a_late_report_is_joined_to_the_stored_report_before_it(connection
     assert await segments(connection) == [
         (0, None),
         (10, "LINESTRING(8.5 47.3,8.501 47.3)"),  # looked up: older than the drone's last report
-        (20, "LINESTRING(8.5 47.3,8.502 47.3)"),
+        (20, "LINESTRING(8.501 47.3,8.502 47.3)"),  # redrawn from the late report
         (21, "LINESTRING(8.502 47.3,8.5021 47.3)"),  # from the last report, not the late one
+    ]
+
+
+async def test_a_late_batch_joins_each_report_to_the_one_just_before_it(connection):
+    """Stored: 0, 20, 40. Late batch: 10, 30. Each late report follows the stored report just
+    before it (not the batch's previous one), and the stored reports after them are redrawn."""
+    engine = Engine(ZoneIndexCache(), EngineConfig())
+    for seconds in (0, 20, 40):
+        async with batch(connection) as session:
+            await send(session, engine, at(seconds, 8.5 + seconds * 1e-4))
+    async with batch(connection) as session:
+        late = await send(session, engine, at(30, 8.503), at(10, 8.501))
+    assert late.accepted == 2
+    assert await segments(connection) == [
+        (0, None),
+        (10, "LINESTRING(8.5 47.3,8.501 47.3)"),
+        (20, "LINESTRING(8.501 47.3,8.502 47.3)"),
+        (30, "LINESTRING(8.502 47.3,8.503 47.3)"),
+        (40, "LINESTRING(8.503 47.3,8.504 47.3)"),
     ]
 
 
