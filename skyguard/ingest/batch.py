@@ -15,7 +15,7 @@ from skyguard.geofence.episodes import EngineConfig
 from skyguard.geofence.fleet import advance_all
 from skyguard.geofence.reports import Report
 from skyguard.ingest.validate import Rejection, validate_batch
-from skyguard.store import alerts, driver, drones, engine_state, flights, positions, revision
+from skyguard.store import alerts, driver, engine_state, flights, positions, revision
 from skyguard.store.engine_state import Memory, MemoryCache
 from skyguard.store.zone_index import ZoneIndexCache
 
@@ -30,6 +30,7 @@ class Engine:
     memories: MemoryCache = field(default_factory=MemoryCache)
     # the zone revision and the time of this process's last expiry tick over every live drone
     swept: tuple[int, datetime] | None = None
+    partitions: positions.KnownDays = field(default_factory=positions.KnownDays)
 
 
 @dataclass
@@ -108,9 +109,10 @@ async def store(
             first_seen[report.serial] = report.time
     connection = await driver.connection_of(session)
     async with connection.pipeline():
-        await positions.send_partitions(connection, reports)
-        await drones.send_seen(connection, first_seen)
-        locked = await engine_state.send_lock(connection, list(first_seen), engine.memories)
+        partitions = await positions.send_partitions(connection, reports, engine.partitions)
+        locked = await engine_state.send_lock(
+            connection, list(first_seen), engine.memories, first_seen
+        )
         seen = await revision.send_current(connection)
         inserted = await positions.send_positions(
             connection,
@@ -118,6 +120,8 @@ async def store(
             gap=engine.config.silence_timeout,
             speed_mps=engine.config.max_segment_speed_mps,
         )
+    if partitions is not None:
+        await partitions.result()
     return await locked.result(), await inserted.result(), await seen.result()
 
 

@@ -89,13 +89,17 @@ UPDATE = f"""
 INSERT = f"""
     INSERT INTO alerts ({", ".join(COLUMNS)}) SELECT * FROM {_unnest(COLUMNS)}
 """  # noqa: S608 - column names are constants, values are bound
+# The events, and the alert stream woken (delivered at commit) in the same statement.
 INSERT_EVENTS = """
-    INSERT INTO alert_events (alert_id, type, body)
-    SELECT v.alert_id, v.type, CAST(v.body AS jsonb)
-    FROM unnest(%(alert_ids)b::uuid[], %(types)b::text[], %(bodies)b::text[])
-         AS v(alert_id, type, body)
+    WITH added AS (
+        INSERT INTO alert_events (alert_id, type, body)
+        SELECT v.alert_id, v.type, CAST(v.body AS jsonb)
+        FROM unnest(%(alert_ids)b::uuid[], %(types)b::text[], %(bodies)b::text[])
+             AS v(alert_id, type, body)
+        RETURNING 1
+    )
+    SELECT pg_notify('skyguard_alerts', '') WHERE EXISTS (SELECT FROM added)
 """
-NOTIFY = "SELECT pg_notify('skyguard_alerts', '')"
 
 EpisodeOf = tuple[str, uuid.UUID, str]  # (serial, zone_id, kind): at most one open alert each
 
@@ -177,7 +181,7 @@ async def send_writes(
 ) -> None:
     """Write the changed alerts, then the new ones (an episode closed and opened again in one
     batch: the partial unique index on open alerts sees the close first), then the events in
-    order, and wake the alert stream."""
+    order, waking the alert stream."""
     if changed:
         await driver.send(connection, UPDATE, _columns(changed, ("id", *FOLLOWED)))
     if new:
@@ -189,4 +193,3 @@ async def send_writes(
             "bodies": [json.dumps(e[2]) for e in events],
         }
         await driver.send(connection, INSERT_EVENTS, params)
-    await driver.send(connection, NOTIFY)

@@ -23,6 +23,20 @@ INSERT_MISSING = """
     ON CONFLICT (serial) DO NOTHING
 """
 
+# Drones not seen before noted as unregistered (store.drones.ENSURE_SEEN), with their rows here:
+# one statement (the foreign key is checked at its end, when both are in).
+INSERT_MISSING_SEEN = """
+    WITH seen AS (
+        INSERT INTO drones (serial, first_seen_at, registered)
+        SELECT s.serial, s.first_seen_at, false
+        FROM unnest(%(serials)b::text[], %(times)b::timestamptz[]) AS s(serial, first_seen_at)
+        ON CONFLICT (serial) DO NOTHING
+    )
+    INSERT INTO drone_engine_state (serial)
+    SELECT unnest(%(serials)b::text[])
+    ON CONFLICT (serial) DO NOTHING
+"""
+
 LOCK = """
     SELECT serial, state, flight FROM drone_engine_state
     WHERE serial = ANY(%(serials)b::text[])
@@ -122,16 +136,25 @@ class MemoryCache:
 
 
 async def send_lock(
-    connection: driver.Connection, serials: Sequence[str], cache: MemoryCache | None = None
+    connection: driver.Connection,
+    serials: Sequence[str],
+    cache: MemoryCache | None = None,
+    first_seen: Mapping[str, datetime] | None = None,
 ) -> driver.Pending[dict[str, Memory]]:
     """Lock these drones' rows (creating missing ones) in one order; their memories, once read.
+    With `first_seen` (a time for each serial), drones not known yet are noted as unregistered
+    drones first seen then, in the same statement.
 
     The row lock is what keeps one drone's reports in order when several workers ingest at once:
     a second batch for the same drone waits here until the first commits. Two statements, so
     that the lock's snapshot sees a row another worker inserted and committed meanwhile.
     """
     ordered = sorted(set(serials))
-    await driver.send(connection, INSERT_MISSING, {"serials": ordered})
+    if first_seen is None:
+        await driver.send(connection, INSERT_MISSING, {"serials": ordered})
+    else:
+        times = [first_seen[serial] for serial in ordered]
+        await driver.send(connection, INSERT_MISSING_SEEN, {"serials": ordered, "times": times})
     take = (cache or MemoryCache()).take
 
     def memories(rows: list[tuple[str, bytes | None, bytes | None]]) -> dict[str, Memory]:

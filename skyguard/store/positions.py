@@ -149,12 +149,48 @@ def _days(reports: Sequence[Report]) -> list[datetime]:
     return [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in sorted(dates)]
 
 
-async def send_partitions(connection: driver.Connection, reports: Sequence[Report]) -> None:
-    """Make the day partitions these reports need. Send it first in a transaction: a worker that
-    waits here for another's new partition then holds no row lock that one could be waiting for."""
-    days = _days(reports)
-    if days:
-        await driver.send(connection, ENSURE_PARTITIONS, {"days": days})
+class KnownDays:
+    """Days whose partition this process has seen made, from today on: a batch of reports of
+    those days needs no partition statement. Retention drops only days wholly past its cutoff,
+    never today's or a later one, so a day known here stays made (a day before today is always
+    checked again)."""
+
+    def __init__(self) -> None:
+        self._days: set[datetime] = set()
+
+    def unknown(self, days: Sequence[datetime], now: datetime) -> list[datetime]:
+        """The days that still need the partition statement."""
+        return [day for day in days if day not in self._days or day < _day_of(now)]
+
+    def made(self, days: Sequence[datetime], now: datetime) -> None:
+        """Remember days from today on whose partitions were there before this transaction
+        (one it made itself is gone if the transaction rolls back)."""
+        today = _day_of(now)
+        self._days = {day for day in self._days if day >= today}
+        self._days.update(day for day in days if day >= today)
+
+
+def _day_of(at: datetime) -> datetime:
+    return datetime(at.year, at.month, at.day, tzinfo=UTC)
+
+
+async def send_partitions(
+    connection: driver.Connection, reports: Sequence[Report], known: KnownDays | None = None
+) -> driver.Pending[None] | None:
+    """Make the day partitions these reports need, unless `known` says they are made. Send it
+    first in a transaction: a worker that waits here for another's new partition then holds no
+    row lock that one could be waiting for. Once its result is read, `known` remembers the
+    days if all their partitions were there already."""
+    now = datetime.now(UTC)
+    days = _days(reports) if known is None else known.unknown(_days(reports), now)
+    if not days:
+        return None
+
+    def remember(rows: list[tuple[int]]) -> None:
+        if known is not None and rows[0][0] == 0:
+            known.made(days, now)
+
+    return await driver.query(connection, ENSURE_PARTITIONS, {"days": days}, remember)
 
 
 def _repeats(rows: list[tuple[int]]) -> set[int]:

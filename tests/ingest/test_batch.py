@@ -160,3 +160,31 @@ async def test_an_episode_closed_and_opened_again_in_one_batch_makes_two_alerts(
         )
     )
     assert [t for (t,) in events] == ["alert.opened", "alert.closed", "alert.opened"]
+
+
+async def test_a_partition_made_by_a_rolled_back_batch_is_made_again(connection):
+    """Today's partition, made by a batch that then rolls back, is gone: the next batch must make
+    it again, so this process remembers a day only once its partition was there before."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    await connection.execute(text(f"DROP TABLE IF EXISTS positions_{today:%Y%m%d}"))
+    engine = Engine(ZoneIndexCache(), EngineConfig())
+    now = datetime.now(UTC) - timedelta(seconds=1)
+
+    def report(serial: str) -> dict[str, Any]:
+        return {"serial": serial, "time": now.isoformat(), "lon": 8.5, "lat": 47.3}
+
+    session = AsyncSession(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    assert (await send(session, engine, report("PART-1"))).accepted == 1
+    await session.rollback()  # the partition it made goes with it
+    await session.close()
+    assert engine.partitions.unknown([today], now) == [today]
+    for serial in ("PART-2", "PART-3", "PART-4"):
+        async with batch(connection) as session:
+            assert (await send(session, engine, report(serial))).accepted == 1
+    assert engine.partitions.unknown([today], now) == [], "there before PART-3: remembered"
+    stored = await connection.execute(
+        text("SELECT serial FROM positions WHERE serial LIKE 'PART-%' ORDER BY serial")
+    )
+    assert [s for (s,) in stored] == ["PART-2", "PART-3", "PART-4"]
