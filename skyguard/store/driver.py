@@ -8,6 +8,7 @@ order. They run in the session's transaction, like everything else the session d
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar, cast
@@ -61,6 +62,19 @@ class FloatsDumper(Dumper):
 
 
 psycopg.adapters.register_dumper(Floats, FloatsDumper)  # for every connection made from now on
+
+_INDENT = re.compile(r"\n[ \t]+")
+_SPACES = re.compile(r"[ \t]{2,}")
+CACHED_QUERY_BYTES = 4096  # psycopg parses a longer query again at every execution
+
+
+def compact(sql: str) -> str:
+    """The statement without its indentation and runs of blanks (line breaks kept, so `--`
+    comments still end where they did), short enough for psycopg to keep it parsed."""
+    compacted = _SPACES.sub(" ", _INDENT.sub("\n", sql))
+    if len(compacted.encode()) > CACHED_QUERY_BYTES:
+        raise ValueError(f"a hot-path statement of {len(compacted)} bytes is parsed every time")
+    return compacted
 
 
 async def connection_of(session: AsyncSession) -> Connection:

@@ -38,7 +38,7 @@ def _joinable(start_time: str, start: str, end_time: str, end: str) -> str:
 # is older than that (late) or the drone has none yet: only then is it looked up in positions.
 # A late report that lands between two stored reports also redraws the later one's segment from
 # itself, so a crossing between it and the next report is found like any other.
-INSERT_POSITIONS = f"""
+INSERT_POSITIONS = driver.compact(f"""
     WITH r AS (
         SELECT r.*, ST_SetSRID(ST_MakePoint(r.lon, r.lat), 4326) AS geom,
                lag(r.time) OVER w AS b_time, lag(r.lon) OVER w AS b_lon, lag(r.lat) OVER w AS b_lat,
@@ -109,7 +109,7 @@ INSERT_POSITIONS = f"""
     )
     SELECT CAST(r.i - 1 AS int) FROM r
     WHERE NOT EXISTS (SELECT FROM ins WHERE ins.serial = r.serial AND ins.time = r.time)
-"""  # noqa: S608 - column names are constants, values are bound
+""")  # noqa: S608 - column names are constants, values are bound
 # (what comes back: the positions in the batch of the reports already stored, usually none)
 
 # the function (migrations 0005, 0008) makes a missing day's partition; a present one costs a

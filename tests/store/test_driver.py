@@ -52,3 +52,17 @@ async def test_the_connection_is_the_sessions_own_in_each_transaction(database_u
             assert through_driver == (await session.execute(text(pid))).scalar_one()
     finally:
         await unpooled.dispose()
+
+
+async def test_a_compacted_statement_keeps_its_meaning_and_fits_psycopgs_cache(engine):
+    sql = driver.compact("""
+        SELECT a.x  -- a comment ends at its line
+               + 1
+        FROM (SELECT 41 AS x) AS a
+    """)
+    assert "\n        " not in sql
+    async with AsyncSession(engine) as session:
+        connection = await driver.connection_of(session)
+        assert await (await driver.send(connection, sql)).fetchall() == [(42,)]
+    with pytest.raises(ValueError, match="parsed every time"):
+        driver.compact("SELECT 1" + " " * 10 + "," * driver.CACHED_QUERY_BYTES)
