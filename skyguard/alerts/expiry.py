@@ -67,13 +67,15 @@ async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) ->
 
 async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
     index = await engine.zones.current(session)
-    if _sweep_due(engine, now):
+    sweep = _sweep_due(engine, now)
+    if sweep:
         since = now - engine.config.silence_timeout
         serials = time_may_change(await engine_state.expiry_candidates(session, since), index)
-        engine.swept = (engine.zones.revision, now)
     else:
         serials = await engine_state.due_serials(session, now)
     states = await engine_state.lock_free_states(session, serials)
+    if sweep:  # a tick that fails before here sweeps again next time
+        engine.swept = (engine.zones.revision, now)
     if not states:
         return Expired(ran=True)
     outcome = expire_all(states.values(), now, index, engine.config)

@@ -59,8 +59,10 @@ async def test_other_requests_go_to_the_route_with_their_body(app, client, heade
         (headers["reviewer"], json.dumps(report("FP-4")).encode(), 403),
         (integrator, b'{"serial": ', 422),  # not JSON
         (integrator, b"x" * (app.state.settings.max_body_bytes + 1), 413),
+        (integrator, json.dumps({"reports": [report(f"FP-L{i}") for i in range(400)]}), 200),
         (integrator, json.dumps({"reports": [report(f"FP-B{i}") for i in range(101)]}), 200),
     ]
+    assert len(cases[-2][1]) > 32_768, "a large batch: sent on unread"
     for extra, body, status in cases:
         r = await client.post("/v1/telemetry", content=body, headers=extra)
         assert r.status_code == status, r.text
