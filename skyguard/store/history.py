@@ -9,12 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import ColumnElement, Select, TextClause, func, or_, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, TextClause, exists, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.episodes import EngineConfig
 from skyguard.store.stats import Box, box_sql, split_box
-from skyguard.store.tables import Drone, Position
+from skyguard.store.tables import Drone, Exemption, Position
 from skyguard.store.zone_rules import ZoneRules
 from skyguard.store.zones import iso_utc, load_zone, spec_of
 
@@ -298,7 +298,8 @@ async def zone_intrusions(
     """Intrusions into the zone as it is now (its shape, band, time and the exemptions granted
     in it), keyed for paging, at most limit + 1; or NotFound."""
     zone = await load_zone(session, query.zone_id)
-    rules = ZoneRules.of(spec_of(zone))
+    granted = select(exists().where(Exemption.zone_id == query.zone_id))
+    rules = ZoneRules.of(spec_of(zone), exempting=bool(await session.scalar(granted)))
     statement, params = intrusion_statement(query, to_shape(zone.geom).bounds, rule, rules)
     rows = await session.execute(statement, params)
     return [((r.entered_at, r.serial), _intrusion_json(r._mapping)) for r in rows]

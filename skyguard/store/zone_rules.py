@@ -28,10 +28,12 @@ class ZoneRules:
 
     spec: ZoneSpec
     params: dict[str, Any] = field(default_factory=dict)
+    exempting: bool = True  # whether any exemption was ever granted in the zone
 
     @classmethod
-    def of(cls, spec: ZoneSpec) -> ZoneRules:
-        """The rules of a zone version."""
+    def of(cls, spec: ZoneSpec, *, exempting: bool = True) -> ZoneRules:
+        """The rules of a zone version; `exempting=False` for a zone with no exemption at all
+        (its reports then skip the exemption lookup)."""
         params: dict[str, Any] = {
             "rule_floor": spec.floor_m,
             "rule_ceiling": spec.ceiling_m,
@@ -41,7 +43,7 @@ class ZoneRules:
         if spec.schedule is not None:
             lows, highs = week_intervals(spec.schedule)
             params |= {"rule_tz": spec.schedule.timezone, "rule_lo": lows, "rule_hi": highs}
-        return cls(spec, params)
+        return cls(spec, params, exempting)
 
     def altitude(self, row: str) -> str:
         """SQL: the altitude of a positions row (alias `row`) in the zone's reference."""
@@ -51,7 +53,7 @@ class ZoneRules:
         """SQL: whether a report at `time` and `altitude` of drone `serial` is in the zone's
         band and time and not exempted (its position aside)."""
         parts = [self._band(altitude), *self._time(time), self._not_exempt(time, altitude, serial)]
-        return "(" + " AND ".join(p for p in parts if p) + ")"
+        return "(" + (" AND ".join(p for p in parts if p) or "true") + ")"
 
     def _band(self, altitude: str) -> str:
         spec = self.spec
@@ -82,6 +84,8 @@ class ZoneRules:
         return out
 
     def _not_exempt(self, time: str, altitude: str, serial: str) -> str:
+        if not self.exempting:
+            return ""
         in_band = (
             f"({altitude} IS NOT NULL AND (e.floor_m IS NULL OR {altitude} >= e.floor_m)"
             f" AND (e.ceiling_m IS NULL OR {altitude} <= e.ceiling_m))"
