@@ -32,18 +32,23 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def bearer_secret(header: str) -> str | None:
+    """The key in an `Authorization: Bearer <key>` header's value, or None."""
+    scheme, _, secret = header.partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
 async def current_caller(request: Request) -> Caller:
     """The caller named by `Authorization: Bearer <key>`; 401 when absent or unknown.
 
     The key is looked up in a short session of its own, so a request that then waits (for a
     group commit, say) does not hold a pooled connection meanwhile."""
-    header = request.headers.get("authorization", "")
-    scheme, _, secret = header.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(request.headers.get("authorization", ""))
+    if secret is None:
         raise Unauthenticated("send an API key as 'Authorization: Bearer <key>'")
     callers: CallerCache = request.app.state.callers
     database: Database = request.app.state.db
-    caller = await callers.find(database.session, secret.strip())
+    caller = await callers.find(database.session, secret)
     if caller is None:
         raise Unauthenticated("unknown or revoked API key")
     return caller

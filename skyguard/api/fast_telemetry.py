@@ -18,6 +18,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from skyguard.api.deps import bearer_secret
 from skyguard.api.problems import problem, status_of
 from skyguard.api.telemetry import answer_of, reports_of
 from skyguard.errors import SkyguardError
@@ -111,13 +112,13 @@ async def _ingest(
     state: Any, settings: Settings, queue: IngestQueue, headers: dict[bytes, bytes], body: bytes
 ) -> JSONResponse | None:
     """The route's answer to this request, or None to leave the request to the route."""
-    scheme, _, secret = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
+    secret = bearer_secret(headers.get(b"authorization", b"").decode("latin-1"))
+    if secret is None:
         return None
     callers: CallerCache = state.callers
     database: Database = state.db
     try:
-        caller = await callers.find(database.session, secret.strip())
+        caller = await callers.find(database.session, secret)
         if caller is None or caller.role not in ROLES:
             return None
         raws, is_batch = reports_of(body, settings.max_batch_reports)
