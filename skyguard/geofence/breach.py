@@ -197,8 +197,11 @@ def evaluate_reports(
     located = index.locate(lons, lats)
     size = len(index)
     zone_keys = located.zone[0] * size + located.zone[1]
-    keys = np.union1d(zone_keys, located.buffer[0] * size + located.buffer[1])
+    buffer_keys = located.buffer[0] * size + located.buffer[1]
+    keys = np.union1d(zone_keys, buffer_keys)
     in_zone = np.isin(keys, zone_keys)
+    measured = np.full(len(keys), math.nan)  # what locating already measured (outside zones)
+    measured[np.searchsorted(keys, buffer_keys)] = located.buffer_distance
     rows, positions = keys // size, keys % size
     pairs = list(zip(rows.tolist(), positions.tolist(), strict=True))
     ruled = [_rules(index, position, reports[row]) for row, position in pairs]
@@ -210,9 +213,10 @@ def evaluate_reports(
         dtype=np.bool_,
         count=len(pairs),
     )
-    distances = np.full(len(keys), math.nan)
-    distances[wanted] = index.signed_distances(
-        positions[wanted], lons[rows[wanted]], lats[rows[wanted]], in_zone[wanted]
+    distances = np.where(wanted, measured, math.nan)
+    missing = wanted & np.isnan(measured)
+    distances[missing] = index.signed_distances(
+        positions[missing], lons[rows[missing]], lats[rows[missing]], in_zone[missing]
     )
     for (row, position), rule, inside, distance in zip(
         pairs, ruled, in_zone.tolist(), distances.tolist(), strict=True

@@ -1,6 +1,6 @@
 """Local metric frames: a zone seen in an azimuthal-equidistant projection centred on it.
 
-Distances, buffers and segment crossings are computed in metres in such a frame, never in
+Distances and segment crossings are computed in metres in such a frame, never in
 degrees. Within a few hundred kilometres of the centre its scale error stays under 0.1 %, and a
 distance is finally measured on the WGS84 ellipsoid (pyproj.Geod) between the point and the
 nearest boundary point found in the frame. A zone split at the antimeridian is unwrapped into
@@ -17,19 +17,16 @@ import numpy as np
 import shapely
 from pyproj import Transformer
 from pyproj.enums import TransformDirection
-from shapely.geometry import LineString, MultiPolygon, Polygon
+from shapely.geometry import LineString, MultiPolygon
 from shapely.geometry.base import BaseGeometry
-from shapely.geometry.polygon import orient
 
-from skyguard.geofence.antimeridian import split_antimeridian
 from skyguard.geofence.reports import BoolArray, FloatArray
-from skyguard.geofence.shapes import circle_vertex_count, wgs84
+from skyguard.geofence.shapes import wgs84
 
 # Frame centres snap to this grid so that neighbouring zones share one cached Transformer.
 CENTRE_GRID_DEG = 0.01
 # Edges are densified before projection so the projected shape follows the lon/lat edges.
 LONLAT_STEP_DEG = 0.01
-METRIC_STEP_M = 1000.0
 # Zones spanning at most this many degrees measure distances in a flat frame (FlatZone).
 FLAT_MAX_SPAN_DEG = 0.5
 # A flat boundary with more vertices than this is prepared (indexed) for nearest points.
@@ -106,7 +103,7 @@ class Stretch:
 
 
 class ProjectedZone:
-    """A zone's shape in its own metric frame, for distances, buffers and segment crossings."""
+    """A zone's shape in its own metric frame, for distances and segment crossings."""
 
     def __init__(self, shape: MultiPolygon) -> None:
         """Unwrap, densify and project the shape once; prepare it for repeated queries."""
@@ -132,18 +129,6 @@ class ProjectedZone:
         _, _, distance = wgs84().inv(lons, lats, near_lons, near_lats)
         distance = np.asarray(distance, dtype=np.float64)
         return np.where(inside, distance, -distance)
-
-    def buffered(self, distance_m: float) -> MultiPolygon:
-        """The shape grown by distance_m metres, in lon/lat and split at the antimeridian."""
-        quad_segs = max(8, -(-circle_vertex_count(distance_m) // 4))
-        grown = shapely.segmentize(
-            self.shape.buffer(distance_m, quad_segs=quad_segs), METRIC_STEP_M
-        )
-        lonlat = self.frame.unproject(grown)
-        if not lonlat.is_valid:  # a frame stretched near a pole may fold a ring
-            lonlat = shapely.make_valid(lonlat)
-        polygons = [p for p in shapely.get_parts(lonlat) if isinstance(p, Polygon)]
-        return MultiPolygon([part for p in polygons for part in split_antimeridian(orient(p, 1.0))])
 
     def stretches(self, lon0: float, lat0: float, lon1: float, lat1: float) -> list[Stretch]:
         """The runs of the straight segment (lon0, lat0) -> (lon1, lat1) that lie in the zone."""

@@ -113,6 +113,17 @@ def test_buffer_of_an_antimeridian_zone_wraps():
     assert distances == pytest.approx([-150.0, -150.0, -250.0], abs=0.5)
 
 
+def test_buffer_reaches_over_the_antimeridian_from_a_zone_short_of_it():
+    short = polygon([(179.9, -0.1), (179.999, -0.1), (179.999, 0.1), (179.9, 0.1), (179.9, -0.1)])
+    idx = index(zone(short, warning_buffer_m=200.0))
+    near = GEOD.fwd(179.999, 0.0, 90.0, 180.0)  # over the line: a negative longitude
+    far = GEOD.fwd(179.999, 0.0, 90.0, 220.0)
+    assert near[0] < 0.0
+    located = idx.locate(np.array([near[0], far[0]]), np.array([near[1], far[1]]))
+    assert located.buffer.tolist() == [[0], [0]]
+    assert located.buffer_distance == pytest.approx([-180.0], abs=0.5)
+
+
 def test_circle_buffer_matches_its_radius():
     circle = {"type": "Point", "coordinates": [8.5, 47.4]}
     idx = index(zone(circle, radius_m=500.0, warning_buffer_m=200.0))
@@ -165,14 +176,30 @@ def test_crossed_across_the_antimeridian_takes_the_short_way():
     assert line.length == pytest.approx(0.4 * math.hypot(1.0, 1.0 / 0.4), rel=1e-9)
 
 
-def test_rebuild_reuses_buffers_of_unchanged_zones():
+def test_rebuild_reuses_frames_of_unchanged_zones():
     kept, edited = zone(warning_buffer_m=100.0), zone(HOLED, warning_buffer_m=100.0)
     first = index(kept, edited)
+    first.locate(*east_of_edge_arrays(50.0))  # measures a distance: makes zone 0's frame
+    kept_projected, edited_projected = first.projected(0), first.projected(1)
     moved = zone(MULTI, warning_buffer_m=100.0, zone_id=edited.id, version=2)
     second = ZoneIndex.build([kept, moved], previous=first)
-    assert second.buffer_shape(0) is first.buffer_shape(0)
-    assert second.buffer_shape(1) is not first.buffer_shape(1)
+    assert second.projected(0) is kept_projected
+    assert second._flat[0] is first._flat[0] is not None
+    assert second.projected(1) is not edited_projected
     assert second.covers(1, np.array([2.5]), np.array([0.5])).tolist() == [True]
+
+
+def test_a_wider_buffer_on_an_unchanged_area_takes_effect():
+    lons, lats = east_of_edge_arrays(150.0)
+    first = index(zone(warning_buffer_m=100.0))
+    assert first.locate(lons, lats).buffer.shape[1] == 0
+    wider = zone(warning_buffer_m=200.0, zone_id=first.zones[0].id, version=2)
+    assert ZoneIndex.build([wider], previous=first).locate(lons, lats).buffer.tolist() == [[0], [0]]
+
+
+def east_of_edge_arrays(metres: float) -> tuple[np.ndarray, np.ndarray]:
+    lon, lat = east_of_edge(metres)
+    return np.array([lon]), np.array([lat])
 
 
 def test_an_empty_index_locates_nothing():
