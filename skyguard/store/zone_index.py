@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import uuid
 from collections import defaultdict
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.index import Exemption, IndexedZone, ZoneIndex
+from skyguard.geofence.zones import ZoneSpec
 from skyguard.store import revision
 from skyguard.store.tables import Exemption as ExemptionRow
 from skyguard.store.tables import Zone
@@ -18,11 +20,16 @@ from skyguard.store.zones import spec_of
 ZONES_PER_READ = 500  # zones are read and parsed this many at a time
 
 
-async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
+async def load_indexed_zones(
+    session: AsyncSession, previous: ZoneIndex | None = None
+) -> list[IndexedZone]:
     """Every zone not archived, with its exemptions (a revoked one ends when it was revoked).
 
-    Rows are read a few hundred at a time and parsed as they come, so the stored form (WKB and
-    ORM rows) of ten thousand zones is never all in memory at once beside the parsed shapes.
+    A zone that `previous` holds at the same version keeps its parsed spec (every edit makes a
+    new version), so a refresh after one edit reads and parses that zone alone, and the shapes
+    of the others, with what GEOS prepared for them, carry over. Rows are read a few hundred at
+    a time and parsed as they come, so the stored form (WKB and ORM rows) of ten thousand zones
+    is never all in memory at once beside the parsed shapes.
     """
     rows = (await session.scalars(select(ExemptionRow))).all()
     by_zone: dict[object, list[Exemption]] = defaultdict(list)
@@ -33,14 +40,34 @@ async def load_indexed_zones(session: AsyncSession) -> list[IndexedZone]:
                 Exemption(row.serial, row.valid_from, until, row.floor_m, row.ceiling_m)
             )
     live = Zone.archived_at.is_(None)
-    ids = (await session.scalars(select(Zone.id).where(live).order_by(Zone.id))).all()
-    indexed: list[IndexedZone] = []
-    for start in range(0, len(ids), ZONES_PER_READ):
-        chunk = ids[start : start + ZONES_PER_READ]
+    listed = (await session.execute(select(Zone.id, Zone.version).where(live))).all()
+    specs: dict[uuid.UUID, ZoneSpec] = {}
+    versions: dict[uuid.UUID, int] = {}
+    stale: list[uuid.UUID] = []
+    for zone_id, version in listed:
+        versions[zone_id] = version
+        kept = _kept_spec(previous, zone_id, version)
+        if kept is None:
+            stale.append(zone_id)
+        else:
+            specs[zone_id] = kept
+    for start in range(0, len(stale), ZONES_PER_READ):
+        chunk = stale[start : start + ZONES_PER_READ]
         part = (await session.scalars(select(Zone).where(Zone.id.in_(chunk), live))).all()
         for z in part:  # the session holds unchanged rows only weakly: they go with `part`
-            indexed.append(IndexedZone(z.id, z.version, spec_of(z), tuple(by_zone.get(z.id, ()))))
-    return indexed
+            specs[z.id], versions[z.id] = spec_of(z), z.version
+    return [
+        IndexedZone(zone_id, versions[zone_id], specs[zone_id], tuple(by_zone.get(zone_id, ())))
+        for zone_id in sorted(specs)
+    ]
+
+
+def _kept_spec(previous: ZoneIndex | None, zone_id: uuid.UUID, version: int) -> ZoneSpec | None:
+    """The spec `previous` holds for this version of the zone, if it does."""
+    position = previous.position(zone_id) if previous is not None else None
+    if previous is None or position is None or previous.zones[position].version != version:
+        return None
+    return previous.zones[position].spec
 
 
 class ZoneIndexCache:
@@ -62,7 +89,7 @@ class ZoneIndexCache:
             return self.index
         async with self._lock:
             if seen > self.revision:
-                zones = await load_indexed_zones(session)
+                zones = await load_indexed_zones(session, self.index)
                 previous = self.index
                 self.index = await asyncio.to_thread(ZoneIndex.build, zones, previous)
                 self.revision = seen
