@@ -54,14 +54,15 @@ Coordinates are `[lon, lat]` in WGS84 (RFC 7946). A point on a zone's boundary c
 """
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """The API; settings.database_url must be set (the CLI resolves the embedded default)."""
+def create_app(settings: Settings, zone_index: ZoneIndexCache | None = None) -> FastAPI:
+    """The API; settings.database_url must be set (the CLI resolves the embedded default).
+    `zone_index`: a zone index built already (by the process the workers are forked from)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = Database.connect(settings.sqlalchemy_url(), pool_size=settings.db_pool_size)
         app.state.engine = Engine(
-            ZoneIndexCache(freeze_heap=settings.freeze_heap),
+            zone_index or ZoneIndexCache(freeze_heap=settings.freeze_heap),
             settings.engine_config(),
             timedelta(seconds=settings.flight_gap_s),
         )

@@ -64,7 +64,8 @@ def run_in_session(url: str, work: Callable[[AsyncSession], Coroutine[Any, Any, 
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    """Migrate if asked, then serve the API with uvicorn."""
+    """Migrate if asked, then serve the API: uvicorn, or with --workers N > 1, N uvicorn
+    workers forked from this process once it has built the zone index."""
     import uvicorn
 
     from skyguard.store.migrate import is_at_head, upgrade
@@ -78,16 +79,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             bootstrap(url)
         os.environ["SKYGUARD_DATABASE_URL"] = url
         print(f"skyguard serving on http://{args.host}:{args.port} (docs at /docs)", flush=True)
+        if args.workers > 1:
+            # Workers forked from this process once it has built the zone index (shared pages).
+            from skyguard.serving import serve_forked
+
+            serve_forked(Settings(), args.host, args.port, args.workers, args.log_level)
+            return
         if not cluster_started:
-            # Nothing to clean up afterwards: become uvicorn itself, so the process that
-            # supervises the workers does not keep this command's imports (about 100 MB).
+            # Nothing to clean up afterwards: become uvicorn itself, so the serving process
+            # does not keep this command's imports (about 100 MB).
             os.execv(sys.executable, uvicorn_argv(args))  # noqa: S606 - our own interpreter
         uvicorn.run(
             "skyguard.app:from_environment",
             factory=True,
             host=args.host,
             port=args.port,
-            workers=args.workers,
             log_level=args.log_level,
             timeout_graceful_shutdown=5,  # open alert streams must not hold a shutdown
         )
@@ -97,7 +103,7 @@ def uvicorn_argv(args: argparse.Namespace) -> list[str]:
     """uvicorn's own command line for the app, as `serve` would run it in-process."""
     return [
         sys.executable, "-m", "uvicorn", "skyguard.app:from_environment", "--factory",
-        "--host", str(args.host), "--port", str(args.port), "--workers", str(args.workers),
+        "--host", str(args.host), "--port", str(args.port),
         "--log-level", str(args.log_level), "--timeout-graceful-shutdown", "5",
     ]  # fmt: skip
 
@@ -213,7 +219,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--port", type=int, default=None, help="port (default SKYGUARD_PORT or 8000)"
     )
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); with more, they are forked from this process once "
+        "it has built the zone index, which they then share, and each accepts connections on "
+        "its own socket (SO_REUSEPORT)",
+    )
     serve.add_argument("--migrate", action="store_true", help="apply pending migrations first")
     serve.add_argument(
         "--bootstrap",

@@ -9,13 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from skyguard.cli import build_parser, main
 from skyguard.store.embedded import EmbeddedPostgres
+from skyguard.store.migrate import upgrade
 
 COMMANDS = [
     [],
@@ -141,19 +145,121 @@ def test_embedded_cluster_runs_unprivileged(tmp_path):
 
 
 def test_serve_on_a_given_database_becomes_uvicorn_itself(database_url):
-    """With nothing to stop afterwards, serve execs uvicorn: the process supervising the
-    workers does not keep the command line's imports."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGUARD_")}
-    env["SKYGUARD_DATABASE_URL"] = database_url
-    port = free_port()
-    argv = [sys.executable, "-m", "skyguard.cli", "serve", "--port", str(port), "--workers", "2"]
-    server = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    """With one worker and nothing to stop afterwards, serve execs uvicorn: the serving process
+    does not keep the command line's imports."""
+    server = start_on(database_url, "--workers", "1")
     try:
-        wait_ready(port, server)
-        command_line = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        wait_ready(server.port, server.process)
+        command_line = Path(f"/proc/{server.process.pid}/cmdline").read_bytes().split(b"\0")
         assert b"uvicorn" in command_line
         assert b"skyguard.app:from_environment" in command_line
     finally:
-        assert "skyguard serving on" in stop_server(server)
+        assert "skyguard serving on" in stop_server(server.process)
+
+
+SQUARE = [[[8.50, 47.30], [8.51, 47.30], [8.51, 47.31], [8.50, 47.31], [8.50, 47.30]]]
+
+
+def test_workers_are_forked_from_the_process_that_built_the_zone_index(database_url):
+    """--workers 2: both are forked from a process that has imported the app and built the
+    zone index, so their memory starts shared; a zone drawn while they serve alerts in either
+    one, a zone already there when they start alerts at once, and Ctrl-C stops them cleanly."""
+    url = database_of_its_own(database_url, "forked")
+    try:
+        argv = [sys.executable, "-m", "skyguard.cli", "keys", "create", "--role", "admin"]
+        created = subprocess.run(
+            [*argv, "--name", "test"], env=environment(url), capture_output=True, text=True
+        )
+        assert created.returncode == 0, created.stderr
+        key = created.stdout.strip().splitlines()[-1].strip()
+        auth = {"Authorization": f"Bearer {key}"}
+        first = start_on(url, "--workers", "2")
+        try:
+            wait_ready(first.port, first.process)
+            feature = {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": SQUARE},
+                "properties": {"name": "forked", "category": "prohibited"},
+            }
+            drawn = httpx.post(f"{first.base}/v1/zones", json=feature, headers=auth)
+            assert drawn.status_code == 201, drawn.text
+            for n in range(4):  # each on a new connection, whichever worker takes it
+                assert alerts_for(first.base, auth, f"FORK-{n}") == 1
+        finally:
+            output = stop_server(first.process)
+        assert first.process.returncode == 0, output
+        assert "SIGKILL" not in output, output
+
+        second = start_on(url, "--workers", "2")
+        try:
+            wait_ready(second.port, second.process)
+            workers = children_of(second.process.pid)
+            assert len(workers) == 2
+            for worker in workers:  # pages written before the fork and still shared with it
+                assert rollup(worker)["Shared_Dirty"] > 40_000, rollup(worker)
+            assert alerts_for(second.base, auth, "FORK-AFTER") == 1
+        finally:
+            output = stop_server(second.process)
+        assert second.process.returncode == 0, output
+    finally:
+        drop_database(database_url, url)
+
+
+class Served:
+    def __init__(self, process: subprocess.Popen[str], port: int) -> None:
+        self.process, self.port = process, port
+        self.base = f"http://127.0.0.1:{port}"
+
+
+def environment(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYGUARD_")}
+    env["SKYGUARD_DATABASE_URL"] = url
+    return env
+
+
+def start_on(url: str, *args: str) -> Served:
+    port = free_port()
+    argv = [sys.executable, "-m", "skyguard.cli", "serve", "--port", str(port), *args]
+    process = subprocess.Popen(
+        argv, env=environment(url), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    return Served(process, port)
+
+
+def alerts_for(base: str, auth: dict[str, str], serial: str) -> int:
+    report = {"serial": serial, "time": datetime.now(UTC).isoformat(), "lon": 8.505, "lat": 47.305}
+    with httpx.Client() as client:  # a connection of its own
+        answer = client.post(f"{base}/v1/telemetry", json=report, headers=auth)
+    assert answer.status_code == 200, answer.text
+    return len(answer.json()["alerts"])
+
+
+def children_of(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def rollup(pid: int) -> dict[str, int]:
+    lines = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]
+    return {line.split(":")[0]: int(line.split()[1]) for line in lines}
+
+
+def database_of_its_own(database_url: str, suffix: str) -> str:
+    """A migrated database beside the test database, for a test whose server commits."""
+    url = make_url(database_url)
+    name = f"{url.database}_{suffix}"
+    with psycopg.connect(_dsn(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    own = url.set(database=name).render_as_string(hide_password=False)
+    upgrade(own)
+    return own
+
+
+def drop_database(database_url: str, own: str) -> None:
+    with psycopg.connect(_dsn(database_url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(own).database}" WITH (FORCE)')
+
+
+def _dsn(database_url: str, database: str) -> str:
+    url = make_url(database_url).set(drivername="postgresql", database=database)
+    return url.render_as_string(hide_password=False)

@@ -275,6 +275,23 @@ class ZoneIndex:
             self._flat[position] = FlatZone.of(self.zones[position].spec.area.shape)
         return self._flat[position]
 
+    def warm(self) -> None:
+        """Make now what queries make on first use: the STRtrees, GEOS's point locator for every
+        part, and every zone's frame for distances with its index of nearest edges. A process
+        that forks its workers once the index is built does this first, so these are made once
+        and stay in pages the workers share (the frames for segment crossings are still made
+        where a crossing needs them)."""
+        parts = self._zone_tree.parts
+        if len(parts) == 0:
+            return
+        corners = shapely.get_point(shapely.get_exterior_ring(shapely.get_geometry(parts, 0)), 0)
+        shapely.covers(parts, corners)  # each prepared part builds its locator on first use
+        xy = shapely.get_coordinates(corners)
+        owners = self._zone_tree.owners
+        self.signed_distances(owners, xy[:, 0], xy[:, 1], np.ones(len(owners), dtype=np.bool_))
+        self.locate(xy[:1, 0], xy[:1, 1])
+        self.crossed(xy[:1, 0], xy[:1, 1], xy[:1, 0], xy[:1, 1])
+
     def locate(self, lons: FloatArray, lats: FloatArray) -> Located:
         """The zones and the warning buffers that cover each point (vectorised); for a point in
         a buffer but outside its zone, the signed distance measured to decide it."""

@@ -73,11 +73,14 @@ def _kept_spec(previous: ZoneIndex | None, zone_id: uuid.UUID, version: int) -> 
 class ZoneIndexCache:
     """This process's zone index and the revision it was built at."""
 
-    def __init__(self, *, freeze_heap: bool = False) -> None:
-        """An empty index; with freeze_heap, each new index is settled (see settle_heap)."""
+    def __init__(
+        self, *, freeze_heap: bool = False, index: ZoneIndex | None = None, revision: int = -1
+    ) -> None:
+        """An empty index, or `index` as built at zone `revision`; with freeze_heap, each new
+        index is settled (see settle_heap)."""
         self.freeze_heap = freeze_heap
-        self.index = ZoneIndex.build([])
-        self.revision = -1
+        self.index = index if index is not None else ZoneIndex.build([])
+        self.revision = revision if index is not None else -1
         self._lock = asyncio.Lock()
 
     async def current(self, session: AsyncSession, seen: int | None = None) -> ZoneIndex:
