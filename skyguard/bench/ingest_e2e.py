@@ -2,8 +2,9 @@
 
 Set-up, through the real command line and API: a fresh database, `skyguard migrate`, keys from
 `skyguard keys create`, `skyguard serve --workers N`, the zones and exemptions POSTed; then the
-server is started afresh, so each worker builds its zone index before serving and its peak RSS
-counts from there. The arms, each under its own serial prefix, in this order:
+server is started afresh, so the zone index is built (by the process the workers are forked
+from) before serving, and the peak memory counts from there. The arms, each under its own
+serial prefix, in this order:
 
 - batch: closed loop, batches of 1,000 reports on a few connections;
 - single: closed loop, one report per POST on many connections;

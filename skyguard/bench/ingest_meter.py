@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import time
 from collections.abc import AsyncIterator
@@ -25,12 +26,14 @@ from skyguard.bench.ingest_proc import (
     cpu_s,
     every_cpu_s,
     loadavg,
+    pss_kib,
     reset_peak,
     status_kib,
     system_busy_s,
 )
 
 SAMPLE_S = 0.25
+PSS_EVERY = 4  # samples: PSS is read once a second, RSS every sample
 # The cluster's own processes do our WAL writing and checkpoints (shared with any other
 # database on the server, which then counts here too).
 POSTGRES_PIDS = """
@@ -53,6 +56,7 @@ class Usage:
     loadgen_cpu_s: float = 0.0
     system_busy_s: float | None = None
     server_peak_rss_kib: int | None = None  # peak of the sum over the server's processes
+    server_peak_pss_kib: int | None = None  # the same for their proportional set sizes
     server_hwm_kib: list[int] = field(default_factory=list)  # each process's own peak
     loadavg_after: str = ""
     others: list[tuple[str, float]] = field(default_factory=list)  # busiest other processes
@@ -157,12 +161,21 @@ async def metered(server_pids: list[int], watch: PgWatch) -> AsyncIterator[Usage
 
 
 async def _sample(server_pids: list[int], watch: PgWatch, usage: Usage) -> None:
-    """Keep the peak of the server processes' summed RSS and PostgreSQL's CPU readings."""
-    while True:
+    """Keep the peaks of the server processes' summed RSS and PSS, and PostgreSQL's CPU
+    readings."""
+    for tick in itertools.count():
         total = sum(status_kib(pid, "VmRSS") or 0 for pid in server_pids)
         usage.server_peak_rss_kib = max(usage.server_peak_rss_kib or 0, total)
+        if tick % PSS_EVERY == 0:  # off the event loop: the load generator must not stall
+            shared = await asyncio.to_thread(_summed_pss, server_pids)
+            usage.server_peak_pss_kib = max(usage.server_peak_pss_kib or 0, shared)
         watch.sample()
         await asyncio.sleep(SAMPLE_S)
+
+
+def _summed_pss(pids: list[int]) -> int:
+    """The processes' PSS summed (the kernel walks each one's page tables: milliseconds)."""
+    return sum(pss_kib(pid) or 0 for pid in pids)
 
 
 async def idle_cores(pids: list[int], seconds: float = 2.0) -> float | None:

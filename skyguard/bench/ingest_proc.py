@@ -34,6 +34,18 @@ def status_kib(pid: int | str, key: str) -> int | None:
     return None
 
 
+def pss_kib(pid: int | str) -> int | None:
+    """The process's proportional set size in kB (each shared page divided among the processes
+    sharing it), or None."""
+    try:
+        for line in (PROC / str(pid) / "smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def reset_peak(pid: int | str = "self") -> bool:
     """Reset the process's peak RSS (VmHWM) to its current RSS; False where not allowed."""
     try:

@@ -23,11 +23,15 @@ READING = [
     "for the baseline, PostgreSQL's plus the bench's own client process. **p50 / p99** is "
     "report-to-alert latency: an alert's arrival on the SSE stream minus the intended send "
     "time of the report that opened it, under open-loop load (coordinated omission corrected). "
-    "**Peak RSS**: the engine process's VmHWM; for HTTP the peak of the server processes' RSS "
-    "summed (sampled every 0.25 s). **Alert mismatches**: (drone, zone) pairs breached by a "
-    "report per the shapely oracle without a breach alert, and pairs with a breach alert "
-    "opened by a report without the oracle's breach; for the baseline, (report, zone) pairs "
-    "PostGIS `ST_Covers` and shapely `covers` disagree on."
+    "**Peak memory**: the engine process's VmHWM; for HTTP the peak of the server processes' "
+    "proportional set size (PSS) summed (sampled every second), with the peak of their RSS "
+    "summed beside it (every 0.25 s). With several workers the supervising process builds the "
+    "zone index and forks them: the pages they share are in each one's RSS, so summed RSS "
+    "counts them once per process, while PSS divides each shared page among the processes that "
+    "share it and sums to the memory the server occupies. **Alert mismatches**: (drone, zone) "
+    "pairs breached by a report per the shapely oracle without a breach alert, and pairs with "
+    "a breach alert opened by a report without the oracle's breach; for the baseline, (report, "
+    "zone) pairs PostGIS `ST_Covers` and shapely `covers` disagree on."
 ]
 
 
@@ -181,8 +185,9 @@ def arm_line(arm: HttpArm, result: SizeResult) -> str:
         f"errors: {errors}, resent on a new connection: {arm.retries}; {arm.wall_s:,.1f} s, "
         f"{intended}{num(arm.rate)}/s; server busy {idle} cores just before, idle; answer from "
         f"intended send p50 {num(arm.request_ms.get('p50'), 1)} / p99 "
-        f"{num(arm.request_ms.get('p99'), 1)} ms; {cpu_text(arm)}; RSS peak "
-        f"{mib(u.server_peak_rss_kib)} summed, per process {per_process}; load average after "
+        f"{num(arm.request_ms.get('p99'), 1)} ms; {cpu_text(arm)}; PSS peak "
+        f"{mib(u.server_peak_pss_kib)} summed, RSS peak {mib(u.server_peak_rss_kib)} summed, "
+        f"per process {per_process}; load average after "
         f"{u.loadavg_after}{latency_text(arm)}; alerts: {comparison_text(arm.comparison)}."
     )
 

@@ -94,11 +94,12 @@ class Server:
     started: float = field(default_factory=time.perf_counter)
 
     def pids(self) -> list[int]:
-        """The serving process and all its descendants (uvicorn's workers)."""
+        """The serving process and all its descendants (its workers)."""
         return [self.process.pid, *children(self.process.pid)]
 
     def stop(self) -> None:
-        """SIGINT (uvicorn's graceful stop), then SIGKILL to each of our processes if needed."""
+        """SIGINT (the server stops its workers and exits), then SIGKILL to each of our
+        processes if needed."""
         pids = self.pids()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)

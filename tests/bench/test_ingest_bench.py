@@ -60,6 +60,8 @@ async def test_tiny_run_has_every_arm_and_no_mismatch(database_url, options, mon
     for arm in result.http.arms:
         assert arm.accepted > 0 and arm.accepted_share == 1.0, (arm.name, arm.errors)
         assert arm.comparison is not None and arm.comparison.mismatches == 0, arm.comparison
+        pss, rss = arm.usage.server_peak_pss_kib, arm.usage.server_peak_rss_kib
+        assert pss is not None and rss is not None and 0 < pss <= rss  # shared pages counted once
     latency = result.http.arms[2].latency
     assert latency is not None and latency.opened >= latency.matched
     assert result.baseline is not None and result.baseline.reports > 0
