@@ -276,21 +276,22 @@ class ZoneIndex:
         return self._flat[position]
 
     def warm(self) -> None:
-        """Make now what queries make on first use: the STRtrees, GEOS's point locator for every
-        part, and every zone's frame for distances with its index of nearest edges. A process
-        that forks its workers once the index is built does this first, so these are made once
-        and stay in pages the workers share (the frames for segment crossings are still made
-        where a crossing needs them)."""
+        """Make now what point queries make on first use: GEOS's point locator for every part
+        (an index of its edges, about 40 bytes a vertex) and the STRtrees. A process that forks
+        its workers once the index is built does this first: the locators are made once and
+        stay in pages the workers share, where each worker would make its own for every zone
+        its drones come near. Metric frames for distances and crossings are left to the
+        workers: they are wanted only near reports, and making every zone's would cost more
+        than the workers' own."""
         parts = self._zone_tree.parts
         if len(parts) == 0:
             return
-        corners = shapely.get_point(shapely.get_exterior_ring(shapely.get_geometry(parts, 0)), 0)
-        shapely.covers(parts, corners)  # each prepared part builds its locator on first use
-        xy = shapely.get_coordinates(corners)
-        owners = self._zone_tree.owners
-        self.signed_distances(owners, xy[:, 0], xy[:, 1], np.ones(len(owners), dtype=np.bool_))
-        self.locate(xy[:1, 0], xy[:1, 1])
-        self.crossed(xy[:1, 0], xy[:1, 1], xy[:1, 0], xy[:1, 1])
+        inside = shapely.point_on_surface(parts)  # a vertex is answered without the locator
+        for _ in range(2):  # GEOS builds a prepared shape's index at its second use, not its first
+            shapely.covers(parts, inside)
+        xy = shapely.get_coordinates(inside[:1])
+        self.locate(xy[:, 0] + 180.0, xy[:, 1])  # far from any zone: builds the trees only
+        self.crossed(xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1])
 
     def locate(self, lons: FloatArray, lats: FloatArray) -> Located:
         """The zones and the warning buffers that cover each point (vectorised); for a point in

@@ -292,3 +292,18 @@ def test_index_covers_equals_shapely_covers(data):
         if shape.covers(Point(p))
     }
     assert found == expected
+
+
+def test_warming_changes_no_verdict():
+    zones = (zone(warning_buffer_m=200.0), zone(HOLED), zone(MULTI), zone(ACROSS))
+    cold, warm = index(*zones), index(*zones)
+    warm.warm()
+    ZoneIndex.build([]).warm()  # nothing to warm
+    lons = np.array([WEST, 0.5, 0.2, 2.5, 179.95, east_of_edge(150.0)[0], 50.0])
+    lats = np.array([SOUTH, 0.5, 0.5, 0.5, 0.0, east_of_edge(150.0)[1], 50.0])
+    got, expected = warm.locate(lons, lats), cold.locate(lons, lats)
+    assert got.zone.tolist() == expected.zone.tolist()
+    assert got.buffer.tolist() == expected.buffer.tolist()
+    assert got.buffer_distance.tolist() == pytest.approx(
+        expected.buffer_distance.tolist(), nan_ok=True
+    )
