@@ -45,6 +45,7 @@ from skyguard.store.zone_index import ZoneIndexCache, settle_heap
 log = logging.getLogger(__name__)
 
 BACKLOG = 2048
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # A worker that exits sooner than this after it was forked did not start (its port taken, say):
 # the server stops rather than forking it again and again.
 STARTUP_S = 5.0
@@ -52,6 +53,10 @@ STARTUP_S = 5.0
 
 def serve_forked(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
     """Build the zone index here, fork the workers, and supervise them until told to stop."""
+    try:  # before the index is built: a taken port fails at once, in a line
+        listening_socket(host, port).close()
+    except OSError as error:
+        raise SkyguardError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     config = uvicorn.Config(
         preloaded_app(settings),
         host=host,
@@ -73,8 +78,14 @@ class Supervisor:
 
     def run(self) -> None:
         """Until every worker has exited after a stop (or one failed to start)."""
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._stop)
+        before = {sig: signal.signal(sig, self._stop) for sig in STOP_SIGNALS}
+        try:
+            self._supervise()
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
+
+    def _supervise(self) -> None:
         for _ in range(self.workers):
             self._fork()
         while self.children:
@@ -94,20 +105,32 @@ class Supervisor:
             self._fork()
 
     def _fork(self) -> None:
-        pid = os.fork()
-        if pid == 0:  # the worker
-            code = 0
-            try:
-                for sig in (signal.SIGINT, signal.SIGTERM):
-                    signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
-                uvicorn.Server(self.config).run(sockets=[listening_socket(self.config)])
-            except BaseException:
-                log.exception("worker failed")
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        self.children[pid] = time.monotonic()
+        # a stop signal waits until the new worker is on the list, so that it is stopped too
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                self._work()
+            self.children[pid] = time.monotonic()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+    def _work(self) -> None:
+        """The forked worker: uvicorn on its own socket, then exit (never return)."""
+        code = 1
+        try:
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            sock = listening_socket(self.config.host, self.config.port)
+            server = uvicorn.Server(self.config)
+            server.run(sockets=[sock])
+            code = 0 if server.started else 3  # 3: uvicorn's own code for a failed start
+        except BaseException:
+            log.exception("worker failed")
+        finally:
+            logging.shutdown()
+            os._exit(code)
 
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         """Ask every worker to finish (uvicorn's graceful exit on SIGTERM)."""
@@ -125,10 +148,10 @@ class Supervisor:
             self.children.pop(pid, None)
 
 
-def listening_socket(config: uvicorn.Config) -> socket.socket:
-    """This worker's own socket on the server's address, in the kernel's SO_REUSEPORT group."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A worker's own socket on the server's address, in the kernel's SO_REUSEPORT group."""
     family, kind, proto, _, address = socket.getaddrinfo(
-        config.host, config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

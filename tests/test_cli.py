@@ -1,5 +1,6 @@
-"""The `skyguard` command: --help everywhere, and `serve --bootstrap` (what `make run` does)
-end to end on a fresh embedded cluster: served, ready, fixtures in, stopped cleanly, reused."""
+"""The `skyguard` command: --help everywhere, `serve --bootstrap` (what `make run` does) end to
+end on a fresh embedded cluster: served, ready, fixtures in, stopped cleanly, reused; and
+`serve --workers N`: workers forked from the process that built the zone index, a taken port."""
 
 import os
 import re
@@ -11,6 +12,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import psycopg
@@ -263,3 +265,39 @@ def drop_database(database_url: str, own: str) -> None:
 def _dsn(database_url: str, database: str) -> str:
     url = make_url(database_url).set(drivername="postgresql", database=database)
     return url.render_as_string(hide_password=False)
+
+
+def test_workers_that_cannot_start_stop_the_server(database_url):
+    """A port held by another program: the server says so and exits, before building the
+    index."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [sys.executable, "-m", "skyguard.cli", "serve", "--port", str(port)]
+        done = subprocess.run(
+            [*argv, "--workers", "2"],
+            env=environment(database_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def test_a_worker_that_fails_as_it_starts_stops_the_server(monkeypatch):
+    """(here: the port taken between the server's check and the fork) It stops the server
+    instead of being forked again and again."""
+    from skyguard import serving
+    from skyguard.errors import SkyguardError
+
+    def taken(host: str, port: int) -> socket.socket:
+        raise OSError(98, "Address already in use")
+
+    monkeypatch.setattr(serving, "listening_socket", taken)
+    before = signal.getsignal(signal.SIGINT)
+    address = SimpleNamespace(host="127.0.0.1", port=free_port())
+    with pytest.raises(SkyguardError, match="as it started"):
+        serving.Supervisor(address, 2).run()  # type: ignore[arg-type]
+    assert signal.getsignal(signal.SIGINT) is before
