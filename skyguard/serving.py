@@ -173,7 +173,10 @@ def preloaded_app(settings: Settings) -> FastAPI:
     if settings.freeze_heap:
         settle_heap()
     zone_index = ZoneIndexCache(
-        freeze_heap=settings.freeze_heap, index=built.index, revision=built.revision
+        freeze_heap=settings.freeze_heap,
+        index=built.index,
+        revision=built.revision,
+        forked=True,
     )
     return create_app(settings, zone_index)
 

@@ -165,7 +165,8 @@ SQUARE = [[[8.50, 47.30], [8.51, 47.30], [8.51, 47.31], [8.50, 47.31], [8.50, 47
 def test_workers_are_forked_from_the_process_that_built_the_zone_index(database_url):
     """--workers 2: both are forked from a process that has imported the app and built the
     zone index, so their memory starts shared; a zone drawn while they serve alerts in either
-    one, a zone already there when they start alerts at once, and Ctrl-C stops them cleanly."""
+    one, a zone already there when they start alerts at once, an edit leaves their memory
+    shared, and Ctrl-C stops them cleanly."""
     url = database_of_its_own(database_url, "forked")
     try:
         argv = [sys.executable, "-m", "skyguard.cli", "keys", "create", "--role", "admin"]
@@ -200,6 +201,16 @@ def test_workers_are_forked_from_the_process_that_built_the_zone_index(database_
             for worker in workers:  # pages written before the fork and still shared with it
                 assert rollup(worker)["Shared_Dirty"] > 40_000, rollup(worker)
             assert alerts_for(second.base, auth, "FORK-AFTER") == 1
+            # a zone edit: each worker builds its next index without copying the shared pages
+            shared = {worker: rollup(worker)["Shared_Dirty"] for worker in workers}
+            zone_url = f"{second.base}/v1/zones/{drawn.json()['id']}"
+            edited = httpx.patch(zone_url, json={"properties": {"ceiling_m": 300}}, headers=auth)
+            assert edited.status_code == 200, edited.text
+            for n in range(4):
+                assert alerts_for(second.base, auth, f"FORK-EDIT-{n}") == 1
+            time.sleep(2)  # a worker no report reached rebuilds at its expiry tick
+            for worker in workers:
+                assert rollup(worker)["Shared_Dirty"] > 0.9 * shared[worker], rollup(worker)
         finally:
             output = stop_server(second.process)
         assert second.process.returncode == 0, output
