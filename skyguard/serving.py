@@ -17,9 +17,10 @@ connection waiting: four keep-alive connections opened together all went to one 
 uvicorn's supervisor too), which then did all the work while the other idled.
 
 A zone edit makes each worker build its next index itself; zones whose version did not change
-keep their shapes (`load_indexed_zones`), so those stay shared. A worker that dies is forked
-again; Ctrl-C or SIGTERM stops the workers (each finishes its requests, up to 5 s) and then
-this process.
+keep their shapes (`load_indexed_zones`), and settling the heap then leaves what the worker
+shares frozen (`settle_heap(unfreeze=False)`), so those pages stay shared. A worker that dies
+is forked again; Ctrl-C or SIGTERM stops the workers (each finishes its requests, up to 5 s)
+and then this process.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ STARTUP_S = 5.0
 
 def serve_forked(settings: Settings, host: str, port: int, workers: int, log_level: str) -> None:
     """Build the zone index here, fork the workers, and supervise them until told to stop."""
-    try:  # before the index is built: a taken port fails at once, in a line
-        listening_socket(host, port).close()
+    try:  # before the index is built: a taken port fails at once, in a line. Bound alone, so
+        # that a server already running here (its workers in their own SO_REUSEPORT group) is
+        # refused too, instead of the two silently sharing the port's connections.
+        listening_socket(host, port, shared=False).close()
     except OSError as error:
         raise SkyguardError(f"cannot listen on {host}:{port}: {error.strerror}") from error
     config = uvicorn.Config(
@@ -148,14 +151,16 @@ class Supervisor:
             self.children.pop(pid, None)
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A worker's own socket on the server's address, in the kernel's SO_REUSEPORT group."""
+def listening_socket(host: str, port: int, *, shared: bool = True) -> socket.socket:
+    """A worker's own socket on the server's address, in the kernel's SO_REUSEPORT group (or,
+    not `shared`, one that only binds where nothing listens)."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(BACKLOG)
     sock.set_inheritable(False)

@@ -278,10 +278,13 @@ def _dsn(database_url: str, database: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def test_workers_that_cannot_start_stop_the_server(database_url):
-    """A port held by another program: the server says so and exits, before building the
-    index."""
+@pytest.mark.parametrize("held_by", ["another program", "another forked skyguard"])
+def test_a_taken_port_stops_the_server_before_it_builds_the_index(database_url, held_by):
+    """The server says so and exits; a skyguard already serving there (its workers' sockets in
+    a SO_REUSEPORT group) is no exception: the two must not share the port's connections."""
     with socket.socket() as taken:
+        if held_by == "another forked skyguard":
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
