@@ -59,22 +59,29 @@ def find_crossings(
         return {}
     lons, lats = coordinates(chain)
     gaps_s = np.array([(b.time - a.time).total_seconds() for a, b in itertools.pairwise(chain)])
-    _, _, lengths_m = wgs84().inv(lons[:-1], lats[:-1], lons[1:], lats[1:])
-    plausible = np.asarray(lengths_m) <= config.max_segment_speed_mps * gaps_s
     same_drone = np.array([a.serial == b.serial for a, b in itertools.pairwise(chain)])
-    usable = np.flatnonzero((gaps_s <= config.silence_timeout_s) & plausible & same_drone)
-    pairs = index.crossed(lons[usable], lats[usable], lons[usable + 1], lats[usable + 1])
+    usable = np.flatnonzero((gaps_s <= config.silence_timeout_s) & same_drone)
+    plausible: dict[int, bool] = {}
+
+    def wanted(segment: int, zone: int) -> bool:
+        """The cheap rules first, so that few segments get the line test: a segment whose
+        end (or judged start) breaches the zone is no crossing, nor is a jump too fast to be
+        flight, nor a segment the zone's band, time and exemptions rule out all along."""
+        end = int(usable[segment]) + 1
+        if _breaches(verdicts[end], zone):
+            return False
+        if (judged is None or judged[end - 1]) and _breaches(verdicts[end - 1], zone):
+            return False
+        if end not in plausible:
+            _, _, length_m = wgs84().inv(lons[end - 1], lats[end - 1], lons[end], lats[end])
+            plausible[end] = length_m <= config.max_segment_speed_mps * gaps_s[end - 1]
+        return plausible[end] and may_breach_between(index, zone, chain[end - 1], chain[end])
+
+    pairs = index.crossed(lons[usable], lats[usable], lons[usable + 1], lats[usable + 1], wanted)
     found: defaultdict[int, list[Crossing]] = defaultdict(list)
     for segment, position in pairs.T:
         end, zone = int(usable[segment]) + 1, int(position)
-        if _breaches(verdicts[end], zone):
-            continue
-        if judged is None or judged[end - 1]:
-            if _breaches(verdicts[end - 1], zone):
-                continue
-        elif breaches_at(index, zone, chain[end - 1]):
-            continue
-        if not may_breach_between(index, zone, chain[end - 1], chain[end]):
+        if judged is not None and not judged[end - 1] and breaches_at(index, zone, chain[end - 1]):
             continue
         crossing = cross(index, zone, chain[end - 1], chain[end])
         if crossing is not None:
@@ -109,13 +116,11 @@ def cross(index: ZoneIndex, position: int, start: Report, end: Report) -> Crossi
 
 def may_breach_between(index: ZoneIndex, position: int, start: Report, end: Report) -> bool:
     """Whether some point of the segment start -> end could breach the zone by its band, time
-    window and exemptions (its shape aside): False when every instant and altitude in between
-    is ruled out. Altitude and time vary linearly along the segment, so the ends decide."""
-    zone = index.zones[position]
-    spec = zone.spec
-    if spec.active_until is not None and spec.active_until <= start.time:
-        return False
-    if spec.active_from is not None and spec.active_from > end.time:
+    window, weekly schedule and exemptions (its shape aside): False when every instant and
+    altitude in between is ruled out. Altitude and time vary linearly along the segment, so
+    the ends decide (and, for a schedule, the whole minutes between them)."""
+    spec = index.zones[position].spec
+    if not spec.applies_between(start.time, end.time):
         return False
     if not _band_reachable(spec, start, end):
         return False

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +37,7 @@ from skyguard.geofence.reports import BoolArray, FloatArray, IntArray
 from skyguard.geofence.zones import ZoneSpec
 
 GeometryArray = np.ndarray  # an object array of shapely geometries
+PairFilter = Callable[[int, int], bool]  # (input index, zone position) -> worth testing
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,26 @@ class _PartTree:
         keep = shapely.covers(self.parts[parts], points[hits])
         return _unique_pairs(hits[keep], self.owners[parts[keep]])
 
-    def intersecting(self, lines: GeometryArray) -> IntArray:
+    def intersecting(self, lines: GeometryArray, wanted: PairFilter | None = None) -> IntArray:
         """[line, owner] pairs where a line touches or enters a part (the line goes first, so
-        GEOS does not build the part's prepared index of edges for line tests)."""
+        GEOS does not build the part's prepared index of edges for line tests). `wanted` is
+        asked once per [line, owner] pair whose boxes meet, before the costlier line test."""
         if len(self.parts) == 0 or len(lines) == 0:
             return np.zeros((2, 0), dtype=np.intp)
         hits, parts = self.tree.query(lines)
+        owners = self.owners[parts]
+        if wanted is not None:
+            answers: dict[tuple[int, int], bool] = {}  # a zone's parts share one answer
+            chosen: list[bool] = []
+            for pair in zip(hits.tolist(), owners.tolist(), strict=True):
+                answer = answers.get(pair)
+                if answer is None:
+                    answer = answers[pair] = wanted(*pair)
+                chosen.append(answer)
+            picked = np.array(chosen, dtype=np.bool_)
+            hits, parts, owners = hits[picked], parts[picked], owners[picked]
         keep = shapely.intersects(lines[hits], self.parts[parts])
-        return _unique_pairs(hits[keep], self.owners[parts[keep]])
+        return _unique_pairs(hits[keep], owners[keep])
 
 
 # Metres per degree of latitude at least (at the equator), and of longitude at the equator.
@@ -313,10 +326,19 @@ class ZoneIndex:
         return Located(zone, near[:, within], distances[within])
 
     def crossed(
-        self, lon0: FloatArray, lat0: FloatArray, lon1: FloatArray, lat1: FloatArray
+        self,
+        lon0: FloatArray,
+        lat0: FloatArray,
+        lon1: FloatArray,
+        lat1: FloatArray,
+        wanted: PairFilter | None = None,
     ) -> IntArray:
-        """[segment, zone position] pairs where the straight segment touches the zone's shape."""
-        return self._zone_tree.intersecting(segment_lines(lon0, lat0, lon1, lat1))
+        """[segment, zone position] pairs where the straight segment touches the zone's shape.
+
+        `wanted(segment, position)`, when given, is asked first for each pair whose bounding
+        boxes meet, and a pair it refuses is not tested: a cheap rule saves the line test.
+        """
+        return self._zone_tree.intersecting(segment_lines(lon0, lat0, lon1, lat1), wanted)
 
     def covers(self, position: int, lons: FloatArray, lats: FloatArray) -> BoolArray:
         """Whether the zone at `position` covers each point."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -45,6 +45,24 @@ class Schedule:
         minute = local.hour * 60 + local.minute + local.second / 60
         day = local.weekday()
         return any(w.is_open(day, minute) for w in self.windows)
+
+    def applies_between(self, start: datetime, end: datetime) -> bool:
+        """Whether some window is open at an instant from `start` to `end`, both included.
+
+        Windows open and close on whole local minutes, and time zones shift by whole minutes,
+        so between the ends the schedule can only change at a whole UTC minute: the ends and
+        the whole minutes between them decide. A span of more than a day is taken to apply.
+        """
+        if self.applies_at(start) or self.applies_at(end):
+            return True
+        if end - start > timedelta(days=1):
+            return True
+        minute = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        while minute < end:
+            if self.applies_at(minute):
+                return True
+            minute += timedelta(minutes=1)
+        return False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form clients send and get back."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from skyguard.errors import InvalidInput
@@ -46,6 +46,19 @@ class ZoneSpec:
         if self.active_until is not None and at >= self.active_until:
             return False
         return self.schedule is None or self.schedule.applies_at(at)
+
+    def applies_between(self, start: datetime, end: datetime) -> bool:
+        """Whether the zone is in force at some instant from `start` to `end`, both included."""
+        if self.active_from is not None and end < self.active_from:
+            return False
+        if self.active_until is not None and start >= self.active_until:
+            return False
+        if self.schedule is None:
+            return True
+        start = start if self.active_from is None else max(start, self.active_from)
+        if self.active_until is not None and end >= self.active_until:
+            end = self.active_until - timedelta(microseconds=1)
+        return self.schedule.applies_between(start, end)
 
 
 def check_zone(spec: ZoneSpec) -> None:

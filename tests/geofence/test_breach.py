@@ -115,6 +115,33 @@ def test_weekly_schedule(offset, applies):
 
 
 @pytest.mark.parametrize(
+    ("start", "end", "applies"),
+    [
+        (timedelta(hours=-2), timedelta(hours=-1, seconds=-1), False),  # all before 13:00
+        (timedelta(hours=-1, seconds=-30), timedelta(hours=-1, seconds=-1), False),
+        (timedelta(hours=-1, seconds=-1), timedelta(hours=-1), True),  # the end is at 13:00
+        (timedelta(hours=1), timedelta(hours=1, minutes=5), False),  # after 15:00
+        (timedelta(hours=-5), timedelta(hours=5), True),  # the window lies within, ends out
+        (timedelta(days=-6), timedelta(days=-6, hours=12), False),  # the whole of Sunday noon
+        (timedelta(days=-3), timedelta(days=1), True),  # longer than a day: assumed to apply
+    ],
+)
+def test_a_schedule_applies_between_two_instants_when_some_instant_between_is_in_a_window(
+    start, end, applies
+):
+    schedule = parse_schedule(SATURDAY_AFTERNOON)
+    assert schedule.applies_between(at(0) + start, at(0) + end) is applies
+
+
+def test_a_zone_applies_between_two_instants_only_within_its_active_window():
+    scheduled = zone(schedule=parse_schedule(SATURDAY_AFTERNOON), active_until=at(-3600)).spec
+    # the window opens at 13:00 (at(-3600)), just as the zone stops being in force
+    assert not scheduled.applies_between(at(-4000), at(-3000))
+    assert zone(active_from=at(10)).spec.applies_between(at(0), at(10))
+    assert not zone(active_from=at(10)).spec.applies_between(at(0), at(9))
+
+
+@pytest.mark.parametrize(
     ("exemption", "fields", "exempt", "assumed"),
     [
         pytest.param(Exemption("D1", at(0), at(60)), {}, True, False, id="valid"),

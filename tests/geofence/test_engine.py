@@ -245,6 +245,21 @@ def test_no_crossing_when_the_zone_or_an_exemption_rules_out_the_whole_segment()
     assert len(crossed.transitions) == 2
 
 
+@pytest.mark.parametrize(("window", "crossed"), [("14:01", True), ("14:03", False)])
+def test_a_crossing_checks_the_weekly_schedule_between_the_reports(window, crossed):
+    # T0 is 14:00 in Zurich; the reports are outside a one-minute window at both ends, and
+    # the run inside the strip, 61.5 s to 107.7 s, is inside the window from 14:01 only
+    hours, minutes = window.split(":")
+    end = f"{hours}:{int(minutes) + 1:02d}"
+    weekly = {"days": ["sat"], "start": window, "end": end}
+    idx = index(
+        zone(STRIP, schedule=parse_schedule({"timezone": "Europe/Zurich", "windows": [weekly]}))
+    )
+    config = EngineConfig(silence_timeout_s=300.0)
+    transitions = advance(None, strip_pass(seconds=200.0), idx, config).transitions
+    assert [t.close_reason for t in transitions] == ([None, "crossed"] if crossed else [])
+
+
 def test_no_crossing_is_assumed_over_a_silence_or_an_impossible_jump():
     idx = index(zone(STRIP))
     assert advance(None, strip_pass(seconds=61.0), idx).transitions == []
