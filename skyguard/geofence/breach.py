@@ -188,7 +188,9 @@ def evaluate_reports(
 
     With `following` (report row -> zone positions whose episodes the drone has open), the
     distance to the boundary is measured only where it can matter: for a verdict that may
-    alert, or for a zone followed; elsewhere `distance_m` is NaN. Without it, everywhere.
+    alert, or for a zone followed, which gets a verdict even where neither it nor its buffer
+    covers the report. Elsewhere `distance_m` is what locating measured, or NaN. Without
+    `following`, the distance is measured everywhere.
     """
     verdicts: list[dict[int, Evaluation]] = [{} for _ in reports]
     if not reports or not len(index):
@@ -198,8 +200,13 @@ def evaluate_reports(
     size = len(index)
     zone_keys = located.zone[0] * size + located.zone[1]
     buffer_keys = located.buffer[0] * size + located.buffer[1]
-    keys = np.union1d(zone_keys, buffer_keys)
+    followed_keys = np.fromiter(
+        (row * size + p for row, positions in (following or {}).items() for p in positions),
+        dtype=np.intp,
+    )
+    keys = np.union1d(np.union1d(zone_keys, buffer_keys), followed_keys)
     in_zone = np.isin(keys, zone_keys)
+    in_buffer = np.isin(keys, buffer_keys) | in_zone
     measured = np.full(len(keys), math.nan)  # what locating already measured (outside zones)
     measured[np.searchsorted(keys, buffer_keys)] = located.buffer_distance
     rows, positions = keys // size, keys % size
@@ -213,13 +220,13 @@ def evaluate_reports(
         dtype=np.bool_,
         count=len(pairs),
     )
-    distances = np.where(wanted, measured, math.nan)
     missing = wanted & np.isnan(measured)
+    distances = measured
     distances[missing] = index.signed_distances(
         positions[missing], lons[rows[missing]], lats[rows[missing]], in_zone[missing]
     )
-    for (row, position), rule, inside, distance in zip(
-        pairs, ruled, in_zone.tolist(), distances.tolist(), strict=True
+    for (row, position), rule, inside, near, distance in zip(
+        pairs, ruled, in_zone.tolist(), in_buffer.tolist(), distances.tolist(), strict=True
     ):
-        verdicts[row][position] = rule.verdict(position, inside, True, distance)
+        verdicts[row][position] = rule.verdict(position, inside, near, distance)
     return verdicts

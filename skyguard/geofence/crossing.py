@@ -24,7 +24,7 @@ from skyguard.geofence.breach import Evaluation, breaches_at, judge
 from skyguard.geofence.episodes import EngineConfig, Position
 from skyguard.geofence.frames import Stretch
 from skyguard.geofence.index import ZoneIndex
-from skyguard.geofence.reports import Report, coordinates
+from skyguard.geofence.reports import FloatArray, IntArray, Report, coordinates
 from skyguard.geofence.shapes import wgs84
 from skyguard.geofence.zones import ZoneSpec
 
@@ -61,22 +61,7 @@ def find_crossings(
     gaps_s = np.array([(b.time - a.time).total_seconds() for a, b in itertools.pairwise(chain)])
     same_drone = np.array([a.serial == b.serial for a, b in itertools.pairwise(chain)])
     usable = np.flatnonzero((gaps_s <= config.silence_timeout_s) & same_drone)
-    plausible: dict[int, bool] = {}
-
-    def wanted(segment: int, zone: int) -> bool:
-        """The cheap rules first, so that few segments get the line test: a segment whose
-        end (or judged start) breaches the zone is no crossing, nor is a jump too fast to be
-        flight, nor a segment the zone's band, time and exemptions rule out all along."""
-        end = int(usable[segment]) + 1
-        if _breaches(verdicts[end], zone):
-            return False
-        if (judged is None or judged[end - 1]) and _breaches(verdicts[end - 1], zone):
-            return False
-        if end not in plausible:
-            _, _, length_m = wgs84().inv(lons[end - 1], lats[end - 1], lons[end], lats[end])
-            plausible[end] = length_m <= config.max_segment_speed_mps * gaps_s[end - 1]
-        return plausible[end] and may_breach_between(index, zone, chain[end - 1], chain[end])
-
+    wanted = _WorthTesting(chain, verdicts, index, config, judged, usable, gaps_s)
     pairs = index.crossed(lons[usable], lats[usable], lons[usable + 1], lats[usable + 1], wanted)
     found: defaultdict[int, list[Crossing]] = defaultdict(list)
     for segment, position in pairs.T:
@@ -87,6 +72,58 @@ def find_crossings(
         if crossing is not None:
             found[end].append(crossing)
     return {end: sorted(items, key=lambda c: c.entered_at) for end, items in found.items()}
+
+
+class _WorthTesting:
+    """Whether a segment of `find_crossings` is worth the line test against a zone.
+
+    The cheap rules come first, so that few segments get the line test: a segment whose end
+    (or judged start) breaches the zone is no crossing, nor is a jump too fast to be flight,
+    nor a segment shorter than an end's distance outside the zone, nor one the zone's band,
+    time and exemptions rule out all along.
+    """
+
+    def __init__(
+        self,
+        chain: Sequence[Report],
+        verdicts: Sequence[dict[int, Evaluation]],
+        index: ZoneIndex,
+        config: EngineConfig,
+        judged: Sequence[bool] | None,
+        usable: IntArray,
+        gaps_s: FloatArray,
+    ) -> None:
+        """The segments are chain[usable[k]] -> chain[usable[k] + 1]."""
+        self.chain, self.verdicts, self.index, self.config = chain, verdicts, index, config
+        self.judged, self.usable, self.gaps_s = judged, usable, gaps_s
+        self.lengths_m: dict[int, float] = {}
+
+    def __call__(self, segment: int, zone: int) -> bool:
+        """Whether segment `segment` (an index into `usable`) may cross the zone."""
+        end = int(self.usable[segment]) + 1
+        before, after = self.verdicts[end - 1], self.verdicts[end]
+        if _breaches(after, zone):
+            return False
+        start_judged = self.judged is None or self.judged[end - 1]
+        if start_judged and _breaches(before, zone):
+            return False
+        length_m = self._length_m(end)
+        if length_m > self.config.max_segment_speed_mps * self.gaps_s[end - 1]:
+            return False
+        if _out_of_reach(after, zone, length_m):
+            return False
+        if start_judged and _out_of_reach(before, zone, length_m):
+            return False
+        return may_breach_between(self.index, zone, self.chain[end - 1], self.chain[end])
+
+    def _length_m(self, end: int) -> float:
+        """The geodesic length of the segment that ends at chain[end], measured once."""
+        length_m = self.lengths_m.get(end)
+        if length_m is None:
+            a, b = self.chain[end - 1], self.chain[end]
+            length_m = float(wgs84().inv(a.lon, a.lat, b.lon, b.lat)[2])
+            self.lengths_m[end] = length_m
+        return length_m
 
 
 def cross(index: ZoneIndex, position: int, start: Report, end: Report) -> Crossing | None:
@@ -164,6 +201,22 @@ def _between(a: float | None, b: float | None, fraction: float) -> float | None:
     if a is None or b is None:
         return None
     return a + (b - a) * fraction
+
+
+# A segment this much longer than its end's distance outside a zone might still touch it: its
+# points are within its length of either end, to well under a percent for a lon/lat segment
+# of a few kilometres (the longest plausible one) at any latitude.
+_REACH_SLACK = 1.01
+_REACH_SLACK_M = 1.0
+
+
+def _out_of_reach(verdicts: dict[int, Evaluation], position: int, length_m: float) -> bool:
+    """Whether a segment of `length_m` from this report cannot touch the zone: the report was
+    measured farther outside the zone than the segment is long (unmeasured: it may)."""
+    verdict = verdicts.get(position)
+    if verdict is None or verdict.in_zone:
+        return False
+    return -verdict.distance_m > length_m * _REACH_SLACK + _REACH_SLACK_M
 
 
 def _breaches(verdicts: dict[int, Evaluation], position: int) -> bool:

@@ -142,10 +142,13 @@ class Ledger:
         episode = self._episodes[key]
         if latest is not None:
             zone, sighting, max_depth_m = latest
-            episode = replace(
-                episode,
+            episode = Episode(  # not dataclasses.replace: this runs once a report in a zone
+                zone_id=episode.zone_id,
+                kind=episode.kind,
                 zone_version=zone.version,
                 severity=severity_of(key[1], zone.spec.category),
+                opened_at=episode.opened_at,
+                entry=episode.entry,
                 position=sighting.position,
                 last_inside_at=sighting.at,
                 depth_m=sighting.depth_m,
@@ -214,7 +217,7 @@ class Ledger:
 
     def flush_updates(self) -> None:
         """One update per episode still open that was seen inside after it opened."""
-        for key in sorted(self._seen & self._episodes.keys(), key=str):
+        for key in sorted(self._seen & self._episodes.keys(), key=_in_order):
             episode = self.episode(key)
             self._emit("update", episode, episode.last_inside_at, episode.position)
         self._seen.clear()
@@ -251,3 +254,8 @@ class Ledger:
                 close_reason=reason,
             )
         )
+
+
+def _in_order(key: EpisodeKey) -> tuple[int, str]:
+    """A stable order of episode keys: by zone id, then kind."""
+    return (key[0].int, key[1])

@@ -38,14 +38,17 @@ def advance_all(
 ) -> dict[str, Advanced]:
     """Apply a batch of many drones' reports; the outcome per serial found in the batch."""
     chains = chains_of(states, reports)
-    everything = [report for chain in chains for report in chain.reports]
-    sizes = [len(chain.reports) for chain in chains]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+    everything: list[Report] = []
+    bounds = [0]
+    for chain in chains:
+        everything.extend(chain.reports)
+        bounds.append(len(everything))
+    starts = np.array(bounds, dtype=np.intp)
     verdicts, judged = _judge_fresh(chains, everything, starts, index)
     crossings = _per_chain(find_crossings(everything, verdicts, index, config, judged), starts)
     outcome: dict[str, Advanced] = {}
     for i, chain in enumerate(chains):
-        mine = verdicts[starts[i] : starts[i + 1]]
+        mine = verdicts[bounds[i] : bounds[i + 1]]
         found = crossings.get(i, {})
         if not found and _quiet(chain, mine):
             outcome[chain.serial] = _moved_on(chain)
@@ -69,6 +72,8 @@ def _judge_fresh(
         if chain.state is None:
             continue
         judged[start] = False
+        if not chain.state.episodes:
+            continue
         positions = (index.position(e.zone_id) for e in chain.state.episodes)
         open_here = {p for p in positions if p is not None}
         if open_here:
@@ -91,6 +96,8 @@ def _quiet(chain: Chain, verdicts: Sequence[dict[int, Evaluation]]) -> bool:
     no zone or buffer around any fresh report (crossings are checked apart)."""
     if chain.state is not None and chain.state.episodes:
         return False
+    if len(chain.fresh) == 1:
+        return not verdicts[-1]
     return not any(verdicts[len(verdicts) - len(chain.fresh) :])
 
 

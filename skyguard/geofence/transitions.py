@@ -23,9 +23,8 @@ duplicate, for the caller to store as history.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -59,20 +58,19 @@ class Advanced(NamedTuple):
     duplicates: tuple[Report, ...]  # same time as a report already applied
 
 
-@dataclass(frozen=True)
-class Chain:
-    """One drone's batch sorted out: its state, then fresh reports in time order."""
+class Chain(NamedTuple):
+    """One drone's batch sorted out: its state, then fresh reports in time order.
+
+    `reports` are the reports to evaluate: the latest applied one (a segment's start), then
+    the fresh ones. A NamedTuple, as one is made per drone per batch.
+    """
 
     serial: str
     state: DroneState | None
     fresh: tuple[Report, ...]
-    late: tuple[Report, ...] = ()  # older than the drone's latest report
-    duplicates: tuple[Report, ...] = ()  # same time as a report already applied
-
-    @functools.cached_property
-    def reports(self) -> list[Report]:
-        """The reports to evaluate: the latest applied one (a segment's start), then the fresh."""
-        return ([self.state.last] if self.state is not None else []) + list(self.fresh)
+    late: tuple[Report, ...]  # older than the drone's latest report
+    duplicates: tuple[Report, ...]  # same time as a report already applied
+    reports: list[Report]
 
 
 def chain_of(state: DroneState | None, reports: Sequence[Report]) -> Chain:
@@ -80,13 +78,16 @@ def chain_of(state: DroneState | None, reports: Sequence[Report]) -> Chain:
     if state is None and not reports:
         raise ValueError("a drone's first batch needs at least one report")
     if len(reports) == 1:  # the common case of live traffic, sorted out without sorting
-        (report,) = reports
-        if state is not None and state.serial != report.serial:
+        report = reports[0]
+        if state is None:
+            return Chain(report.serial, None, (report,), (), (), [report])
+        if state.serial != report.serial:
             raise ValueError(f"advance applies one drone's reports, got {report.serial}")
-        if state is None or report.time > state.last_time:
-            return Chain(report.serial, state, (report,))
-        held = ((), (report,)) if report.time == state.last_time else ((report,), ())
-        return Chain(report.serial, state, (), *held)
+        if report.time > state.last.time:
+            return Chain(report.serial, state, (report,), (), (), [state.last, report])
+        if report.time == state.last.time:
+            return Chain(report.serial, state, (), (), (report,), [state.last])
+        return Chain(report.serial, state, (), (report,), (), [state.last])
     fresh: list[Report] = []
     late: list[Report] = []
     duplicates: list[Report] = []
@@ -100,7 +101,8 @@ def chain_of(state: DroneState | None, reports: Sequence[Report]) -> Chain:
         else:
             late.append(report)
     serial = _serial_of(state, reports)
-    return Chain(serial, state, tuple(fresh), tuple(late), tuple(duplicates))
+    evaluated = ([state.last] if state is not None else []) + fresh
+    return Chain(serial, state, tuple(fresh), tuple(late), tuple(duplicates), evaluated)
 
 
 def advance(

@@ -193,6 +193,14 @@ def test_a_segment_through_a_thin_zone_opens_and_closes():
     assert state.episodes == ()
 
 
+@pytest.mark.parametrize("buffer_m", [0.0, 100.0, 5000.0])
+def test_a_crossing_between_two_reports_in_the_warning_buffer(buffer_m):
+    # both ends are measured outside the strip (40 m and 60 m), closer than the segment is long
+    transitions = advance(None, strip_pass(), index(zone(STRIP, warning_buffer_m=buffer_m)))[1]
+    crossed = [(t.kind, t.alert_kind, t.close_reason) for t in transitions if t.close_reason]
+    assert crossed == [("close", "breach", "crossed")]
+
+
 def test_a_crossing_is_found_across_batches_too():
     idx = index(zone(STRIP))
     _state, transitions = live(strip_pass(), idx)
