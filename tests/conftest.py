@@ -55,6 +55,7 @@ def settings(database_url: str) -> Settings:
         page_limit_max=500,
         run_background_tasks=False,
         freeze_heap=False,  # each test's app becomes garbage after it; frozen, it never would
+        gc_young_threshold=0,  # the test process keeps Python's collector as it is
     )
 
 

@@ -1,3 +1,8 @@
+import gc
+
+from skyguard.app import create_app
+
+
 async def test_health(client):
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     r = await client.get("/readyz")
@@ -20,3 +25,16 @@ async def test_zone_roundtrip(client, headers):
     assert r.status_code == 200, r.text
     r = await client.get("/v1/zones?bbox=8,47,9,48", headers=headers["reviewer"])
     assert len(r.json()["features"]) == 1, r.text
+
+
+async def test_a_serving_process_runs_the_collectors_youngest_pass_less_often(settings):
+    before = gc.get_threshold()
+    served = create_app(settings.model_copy(update={"gc_young_threshold": 40_000}))
+    try:
+        async with served.router.lifespan_context(served):
+            assert gc.get_threshold() == (40_000, *before[1:])
+    finally:
+        gc.set_threshold(*before)
+    untouched = create_app(settings)  # 0: Python's own thresholds stay
+    async with untouched.router.lifespan_context(untouched):
+        assert gc.get_threshold() == before
