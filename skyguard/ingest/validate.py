@@ -55,18 +55,20 @@ def parse_report(raw: Any, *, now: datetime, future_tolerance: timedelta) -> Rep
     source = raw.get("source")
     if source is not None and (not isinstance(source, str) or len(source) > MAX_SOURCE_LENGTH):
         raise BadReport("source", f"source must be a string of at most {MAX_SOURCE_LENGTH}")
-    optional = {
-        name: _optional_number(raw, name, *bounds) for name, bounds in OPTIONAL_NUMBERS.items()
-    }
-    return Report(
-        serial=serial.strip(),
-        time=time,
-        lon=lon,
-        lat=lat,
+    return Report.checked(  # everything Report.__post_init__ would check is checked above
+        serial.strip(),
+        time,
+        lon,
+        lat,
+        alt_m=_optional_number(raw, "alt_m"),
+        height_m=_optional_number(raw, "height_m"),
+        speed_mps=_optional_number(raw, "speed_mps"),
+        heading_deg=_optional_number(raw, "heading_deg"),
+        vspeed_mps=_optional_number(raw, "vspeed_mps"),
+        accuracy_m=_optional_number(raw, "accuracy_m"),
         source=source,
         operator_lon=operator[0] if operator else None,
         operator_lat=operator[1] if operator else None,
-        **optional,
     )
 
 
@@ -107,11 +109,12 @@ def _number(value: Any, field: str) -> float:
     return float(value)
 
 
-def _optional_number(raw: dict[str, Any], field: str, low: float, high: float) -> float | None:
+def _optional_number(raw: dict[str, Any], field: str) -> float | None:
     value = raw.get(field)
     if value is None:
         return None
     number = _number(value, field)
+    low, high = OPTIONAL_NUMBERS[field]
     if not low <= number <= high:
         raise BadReport(field, f"{field} {number} is outside {low:g}..{high:g}")
     return number

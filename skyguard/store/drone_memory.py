@@ -107,7 +107,7 @@ def unpack_state(serial: str, data: bytes) -> DroneState:
     v = LAST.unpack_from(data)
     offset = LAST.size + max(v[12], 0)
     source = None if v[12] < 0 else data[LAST.size : offset].decode()
-    last = Report(
+    last = Report.checked(  # what pack_state wrote of a report that was checked
         serial, instant(v[1]), v[2], v[3], _o(v[4]), _o(v[5]), _o(v[6]), _o(v[7]), _o(v[8]),
         _o(v[9]), source, _o(v[10]), _o(v[11]),
     )  # fmt: skip
