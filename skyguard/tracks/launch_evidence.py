@@ -69,8 +69,12 @@ def plausible(before: Reading, after: Reading) -> bool:
 
 def rounded(reading: Reading) -> Reading:
     """A reading as stored: centimetres and hundredths of a second are plenty."""
-    z_m = None if reading.z_m is None else round(reading.z_m, 2)
-    return Reading(round(reading.t_s, 2), round(reading.x_m, 2), round(reading.y_m, 2), z_m)
+    t_s, x_m, y_m, z_m = reading
+    values = (round(t_s, 2), round(x_m, 2), round(y_m, 2), None if z_m is None else round(z_m, 2))
+    return _new(Reading, values)  # once a fix: without NamedTuple's Python-level __new__
+
+
+_new = tuple.__new__
 
 
 @dataclass
