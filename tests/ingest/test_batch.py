@@ -188,3 +188,28 @@ async def test_a_partition_made_by_a_rolled_back_batch_is_made_again(connection)
         text("SELECT serial FROM positions WHERE serial LIKE 'PART-%' ORDER BY serial")
     )
     assert [s for (s,) in stored] == ["PART-2", "PART-3", "PART-4"]
+
+
+async def test_a_drone_first_seen_in_a_rolled_back_batch_is_stored_by_the_next(connection):
+    """A worker stops inserting a drone's rows once it has read them committed; a batch that
+    rolls back after inserting them must not count."""
+    engine = Engine(ZoneIndexCache(), EngineConfig())
+    session = AsyncSession(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+    await send(session, engine, at(0, serial="ING-NEW"))
+    await session.rollback()
+    await session.close()
+    assert engine.memories.unstored(["ING-NEW"]) == ["ING-NEW"]
+    for seconds in (1, 2, 3):  # the second batch reads the first's state: no inserts after it
+        async with batch(connection) as session:
+            assert (await send(session, engine, at(seconds, serial="ING-NEW"))).accepted == 1
+    assert engine.memories.unstored(["ING-NEW"]) == []
+    counts = await connection.execute(
+        text(
+            "SELECT (SELECT count(*) FROM drones WHERE serial = 'ING-NEW'),"
+            " (SELECT count(*) FROM positions WHERE serial = 'ING-NEW'),"
+            " (SELECT last_time FROM drone_engine_state WHERE serial = 'ING-NEW')"
+        )
+    )
+    assert counts.one() == (1, 3, T0 + timedelta(seconds=3))
