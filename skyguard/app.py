@@ -38,6 +38,7 @@ from skyguard.settings import Settings
 from skyguard.store.db import Database
 from skyguard.store.district_rollup import roll_up_forever
 from skyguard.store.keys import CallerCache
+from skyguard.store.migrate import head_revision
 from skyguard.store.partitions import retain_forever
 from skyguard.store.zone_index import ZoneIndexCache
 
@@ -87,6 +88,9 @@ def create_app(settings: Settings, zone_index: ZoneIndexCache | None = None) -> 
 
     app = FastAPI(title="skyguard", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
+    # The newest migration in migrations/: Alembic parses every script to find it (20 ms, the
+    # first time 200 ms), too long to do on the event loop at each readiness probe.
+    app.state.migration_head = head_revision()
     app.state.callers = CallerCache(settings.key_cache_s)
     app.state.telemetry_fast_path = FastPathCounts()
     problems.install(app)

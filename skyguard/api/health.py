@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from skyguard.api.problems import problem
 from skyguard.store.db import Database
-from skyguard.store.migrate import current_revision, head_revision
+from skyguard.store.migrate import current_revision
 
 router = APIRouter(tags=["health"])
 
@@ -35,7 +35,7 @@ async def readyz(request: Request) -> Any:
             revision = await conn.run_sync(current_revision)
     except Exception as exc:  # any failure to reach the database means not ready
         return problem(503, f"database unreachable: {type(exc).__name__}")
-    head = head_revision()
+    head = request.app.state.migration_head  # read once, in create_app
     if revision != head:
         return problem(503, f"migrations pending: database at {revision}, code at {head}")
     return JSONResponse({"status": "ready", "migration": revision})

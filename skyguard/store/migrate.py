@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+@functools.cache
 def head_revision() -> str | None:
-    """The newest migration in migrations/."""
+    """The newest migration in migrations/ (read once a process: the scripts ship with the
+    code, and Alembic parses every one of them to find it)."""
     return ScriptDirectory.from_config(alembic_config("postgresql://")).get_current_head()
 
 

@@ -9,6 +9,17 @@ async def test_health(client):
     assert r.status_code == 200, r.text
 
 
+async def test_the_readiness_probe_reads_no_migration_script(client, app, monkeypatch):
+    def parse_scripts():
+        raise AssertionError("the probe parsed the migration scripts again")
+
+    monkeypatch.setattr("skyguard.store.migrate.ScriptDirectory.from_config", parse_scripts)
+    for _ in range(2):
+        r = await client.get("/readyz")
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ready", "migration": app.state.migration_head}
+
+
 async def test_zone_roundtrip(client, headers):
     feature = {
         "type": "Feature",
