@@ -30,6 +30,7 @@ class SizeResult:
     workload: dict[str, Any]
     engine: EngineRun | None = None
     engine_comparison: Comparison | None = None
+    engine_rates: list[float] = field(default_factory=list)  # every engine run's reports/s
     http: HttpRun | None = None
     baseline: BaselineRun | None = None
     external: ExternalRun | None = None

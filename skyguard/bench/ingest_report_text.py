@@ -116,9 +116,15 @@ def comparison_text(cmp: Comparison | None) -> str:
 def engine_lines(result: SizeResult, run: EngineRun) -> list[str]:
     """Arm 1's details."""
     closes = ", ".join(f"{n:,} {reason}" for reason, n in sorted(run.closes.items()))
+    rates = result.engine_rates
+    runs = (
+        f"the median of {len(rates)} runs ({', '.join(f'{r:,.0f}' for r in rates)} reports/s); "
+        if len(rates) > 1
+        else ""
+    )
     return [
-        f"- **Engine, {result.size.name}**: index build {run.index_build_s:,.1f} s (not in the "
-        f"rate); advance_all {run.wall_s:,.1f} s wall, {run.cpu_s:,.1f} s CPU over "
+        f"- **Engine, {result.size.name}**: {runs}index build {run.index_build_s:,.1f} s "
+        f"(not in the rate); advance_all {run.wall_s:,.1f} s wall, {run.cpu_s:,.1f} s CPU over "
         f"{len(run.batch_ms):,} batches (p50 {num(percentile(run.batch_ms, 50), 1)} ms, p99 "
         f"{num(percentile(run.batch_ms, 99), 1)} ms); RSS {mib(run.rss_loaded_kib)} with the zones "
         f"parsed and the stream loaded, peak {mib(run.peak_rss_kib)}; {run.updates:,} updates, "
@@ -301,6 +307,7 @@ def _size(result: SizeResult) -> dict[str, Any]:
         "workload": result.workload,
         "durations_s": result.durations_s,
         "engine": _engine(result.engine),
+        "engine_runs_per_s": result.engine_rates,
         "engine_comparison": _comparison(result.engine_comparison),
         "http": (vars(http) | {"arms": [_arm(a) for a in http.arms]}) if http else None,
         "baseline": (

@@ -55,6 +55,8 @@ async def test_tiny_run_has_every_arm_and_no_mismatch(database_url, options, mon
     assert result.engine is not None and result.engine.reports == TINY.reports
     assert result.engine_comparison is not None and result.engine_comparison.mismatches == 0
     assert result.engine_comparison.oracle_pairs > 0  # the tiny stream does breach
+    rates = result.engine_rates  # a full size runs the engine three times, the median reported
+    assert len(rates) == 3 and result.engine.reports / result.engine.wall_s == sorted(rates)[1]
     assert result.http is not None
     assert [arm.name for arm in result.http.arms] == list(PREFIXES)
     for arm in result.http.arms:
@@ -73,4 +75,6 @@ async def test_tiny_run_has_every_arm_and_no_mismatch(database_url, options, mon
     assert sum(1 for arm in table if arm.startswith("2 HTTP")) == 4
     assert any(arm.startswith("3 PostGIS baseline") for arm in table)
     assert "| 4 external engine | T | skipped:" in markdown(report)
+    assert "**Engine, T**: the median of 3 runs (" in markdown(report)
+    assert len(json.loads(as_json(report))["sizes"][0]["engine_runs_per_s"]) == 3
     assert json.loads(as_json(report))["sizes"][0]["http"]["arms"][0]["name"] == "batch"
