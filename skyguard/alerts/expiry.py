@@ -8,6 +8,8 @@ A tick looks only at the drones due (drone_engine_state.due_at, written with eac
 next instant time alone may change its alerts, see geofence.due), and looks at every live drone
 after a zone edit and every FULL_SWEEP_EVERY. With ten thousand drones flying, most of them far
 from any zone, a tick costs next to nothing; judging them all each second took a third of a core.
+The tick shares its worker's event loop with requests, so it judges the drones a chunk at a
+time and lets the loop run between chunks.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from skyguard.geofence.due import dues
+from skyguard.geofence.episodes import DroneState
 from skyguard.geofence.fleet import expire_all
 from skyguard.geofence.index import ZoneIndex
 from skyguard.ingest.batch import Engine
@@ -37,6 +40,11 @@ logger = logging.getLogger(__name__)
 LOCK_KEY = int.from_bytes(b"sg-expry", "big")  # one advisory lock id, held per tick
 TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 FULL_SWEEP_EVERY = timedelta(seconds=30)
+# Drones judged between two returns to the event loop. The tick runs in a serving worker's
+# loop: a sweep judged in one piece (368 drones on S, 65 ms of CPU; ten times that at M) held
+# up every request meanwhile, and made the report-to-alert p99. A chunk is about 10 ms.
+CHUNK = 64
+LOCATED = 16  # a sweep's candidates are located CHUNK * LOCATED at a time (about 3 ms)
 
 
 @dataclass(frozen=True)
@@ -57,27 +65,56 @@ async def expire_once(database: Database, engine: Engine, now: datetime) -> Expi
         return await expire_locked(session, engine, now)
 
 
-async def expire_locked(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
-    """Apply the passing of time up to `now` to every drone it can change (the caller commits)."""
-    expired = await _expire_alerts(session, engine, now)
+async def expire_locked(
+    session: AsyncSession, engine: Engine, now: datetime, chunk: int = CHUNK
+) -> Expired:
+    """Apply the passing of time up to `now` to every drone it can change (the caller commits),
+    `chunk` drones at a time, letting the event loop run other tasks in between."""
+    expired = await _expire_alerts(session, engine, now, chunk)
     # flights of drones an ingest batch holds (their engine rows locked) are skipped
     closed = await flights.close_silent(session, now, engine.flight_gap)
     return Expired(ran=True, drones=expired.drones, alerts=expired.alerts, flights_closed=closed)
 
 
-async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -> Expired:
+async def _expire_alerts(
+    session: AsyncSession, engine: Engine, now: datetime, chunk: int
+) -> Expired:
     index = await engine.zones.current(session)
     sweep = _sweep_due(engine, now)
+    step = max(1, chunk)
     if sweep:
         since = now - engine.config.silence_timeout
-        serials = time_may_change(await engine_state.expiry_candidates(session, since), index)
+        candidates = await engine_state.expiry_candidates(session, since)
+        serials = []
+        for start in range(0, len(candidates), step * LOCATED):  # every live drone
+            if start:
+                await asyncio.sleep(0)
+            serials += time_may_change(candidates[start : start + step * LOCATED], index)
     else:
         serials = await engine_state.due_serials(session, now)
-    states = await engine_state.lock_free_states(session, serials)
+    ordered = sorted(serials)  # chunks lock in one order, as every batch does
+    drones, touched = 0, []
+    for start in range(0, len(ordered), step):
+        if start:
+            await asyncio.sleep(0)  # requests waiting meanwhile get their turn
+        states = await engine_state.lock_free_states(session, ordered[start : start + step])
+        drones += len(states)
+        touched += await _expire_states(session, engine, now, index, states)
     if sweep:  # a tick that fails before here sweeps again next time
         engine.swept = (engine.zones.revision, now)
+    return Expired(ran=True, drones=drones, alerts=touched)
+
+
+async def _expire_states(
+    session: AsyncSession,
+    engine: Engine,
+    now: datetime,
+    index: ZoneIndex,
+    states: dict[str, DroneState],
+) -> list[dict[str, Any]]:
+    """Apply the passing of time to some locked drones; the alerts it changed, as JSON."""
     if not states:
-        return Expired(ran=True)
+        return []
     outcome = expire_all(states.values(), now, index, engine.config)
     looked = {serial: new for serial, (new, _) in outcome.items()}
     kept = list(looked.values())
@@ -85,8 +122,7 @@ async def _expire_alerts(session: AsyncSession, engine: Engine, now: datetime) -
     looks = dues(kept, judged_at, index, engine.config)
     await engine_state.save_states(session, looked, dict(zip(looked, looks, strict=True)))
     transitions = [t for _, found in outcome.values() for t in found]
-    touched = await alerts.apply_transitions(session, transitions)
-    return Expired(ran=True, drones=len(states), alerts=touched)
+    return await alerts.apply_transitions(session, transitions)
 
 
 def _sweep_due(engine: Engine, now: datetime) -> bool:

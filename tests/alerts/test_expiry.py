@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from skyguard.alerts.expiry import LOCK_KEY, expire_forever, expire_once
+from skyguard.alerts.expiry import LOCK_KEY, expire_forever, expire_locked, expire_once
 from tests.api.test_alerting import draw
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -172,3 +172,19 @@ async def test_between_sweeps_the_tick_judges_only_the_drones_due(app, client, h
     [closed] = due.alerts
     assert closed["serial"] == "EXP-1" and closed["close_reason"] == "lost_contact"
     assert (await expire(app, 12)).drones == 0
+
+
+async def test_a_tick_judges_its_drones_a_chunk_at_a_time_and_misses_none(app, client, headers):
+    """The tick returns to the event loop between chunks of drones (requests wait for it
+    otherwise); every drone of every chunk is still moved on, in the one transaction."""
+    await draw(client, headers)
+    serials = [f"EXP-C{i}" for i in range(5)]
+    opened = await post(client, headers, *(report(-120, serial=s) for s in serials))
+    assert sorted(a["serial"] for a in opened) == serials
+    async with app.state.db.session() as session:
+        tick = await expire_locked(session, app.state.engine, NOW, chunk=2)
+        await session.commit()
+    assert tick.drones == 5
+    assert sorted(a["serial"] for a in tick.alerts) == serials
+    assert {a["close_reason"] for a in tick.alerts} == {"lost_contact"}
+    assert (await expire(app, 1)).alerts == []  # committed: nothing is left open
