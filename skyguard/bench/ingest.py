@@ -219,7 +219,9 @@ async def run_bench(
     for size in options.sizes:
         report.sizes.append(await run_size(options, size, db, progress))
     report.wall_s = time.perf_counter() - began
-    report.machine["loadavg_end"] = machine()["loadavg"]
+    end = machine()
+    report.machine["loadavg_end"] = end["loadavg"]
+    report.machine["python_loop_ms_end"] = end["python_loop_ms"]
     return report
 
 

@@ -11,6 +11,7 @@ from skyguard.bench.ingest_compare import Comparison
 from skyguard.bench.ingest_e2e import HttpArm, HttpRun
 from skyguard.bench.ingest_engine import EngineRun, percentile
 from skyguard.bench.ingest_external import ExternalRun
+from skyguard.bench.ingest_facts import YARDSTICK_STEPS
 from skyguard.bench.ingest_meter import Usage
 from skyguard.bench.ingest_report import BenchReport, SizeResult, mib, num, rows, summary
 
@@ -47,7 +48,10 @@ def header(report: BenchReport) -> list[str]:
         f"- Run: {report.started}, {report.wall_s / 60:,.1f} min, seed {report.seed}: "
         f"`{report.command}`",
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, kernel {m['kernel']}; "
-        f"load average {m['loadavg']} at the start, {m.get('loadavg_end', 'n/a')} at the end",
+        f"load average {m['loadavg']} at the start, {m.get('loadavg_end', 'n/a')} at the end; "
+        f"a {YARDSTICK_STEPS:,}-step Python loop took {m.get('python_loop_ms', 'n/a')} ms at "
+        f"the start, {m.get('python_loop_ms_end', 'n/a')} ms at the end (its speed drifts: "
+        "compare runs against it)",
         f"- Versions: Python {v['python']}, skyguard {v['skyguard']}, shapely {v['shapely']}, "
         f"pyproj {v['pyproj']}, numpy {v['numpy']}, uvicorn {v['uvicorn']}, "
         f"fastapi {v['fastapi']}, SQLAlchemy {v['sqlalchemy']}, psycopg {v['psycopg']}, "

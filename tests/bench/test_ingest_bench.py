@@ -70,6 +70,11 @@ async def test_tiny_run_has_every_arm_and_no_mismatch(database_url, options, mon
     assert result.baseline.covers is not None and result.baseline.covers.mismatches == 0
     assert result.external is not None and result.external.skipped
 
+    # the machine's speed at the start and the end, to compare runs against
+    assert report.machine["python_loop_ms"].isdigit()
+    assert report.machine["python_loop_ms_end"].isdigit()
+    assert "-step Python loop took " in markdown(report)
+
     table = [row.arm for row in rows(report)]
     assert table[0].startswith("1 engine") and table[-1] == "4 external engine"
     assert sum(1 for arm in table if arm.startswith("2 HTTP")) == 4
