@@ -42,7 +42,8 @@ TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
 FULL_SWEEP_EVERY = timedelta(seconds=30)
 # Drones judged between two returns to the event loop. The tick runs in a serving worker's
 # loop: a sweep judged in one piece (368 drones on S, 65 ms of CPU; ten times that at M) held
-# up every request meanwhile, and made the report-to-alert p99. A chunk is about 10 ms.
+# up every request meanwhile, one of the stalls behind the report-to-alert p99. A chunk of
+# drones is about 10 ms.
 CHUNK = 64
 LOCATED = 16  # a sweep's candidates are located CHUNK * LOCATED at a time (about 3 ms)
 
